@@ -1,0 +1,2 @@
+// STUB: replaced by the @Backpressure implementation (issue 3).
+export abstract class BackpressureStore {}

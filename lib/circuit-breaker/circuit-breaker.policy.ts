@@ -1,0 +1,166 @@
+import { systemClock, type Clock } from '../core/clock.js';
+import { silentSink, type CircuitState, type EventSink } from '../core/events.js';
+import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
+import { withoutStack } from '../core/orchestrator.error.js';
+import { checkString } from '../core/validate.js';
+import {
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+  type ResolvedCircuitBreakerOptions,
+} from './circuit-breaker-options.js';
+import type {
+  AdmittedCall,
+  CallOutcome,
+  CircuitAdmission,
+  CircuitBreakerStore,
+  CircuitConfig,
+  CircuitSnapshot,
+  CircuitTransition,
+} from './circuit-breaker.store.js';
+import { CircuitOpenError } from './circuit-open.error.js';
+import { InMemoryCircuitBreakerStore } from './in-memory-circuit-breaker.store.js';
+
+export interface CircuitBreakerRuntime {
+  clock?: Clock;
+  events?: EventSink;
+}
+
+type Rejection = Extract<CircuitAdmission, { admitted: false }>;
+
+/**
+ * A circuit breaker over a store: closed until `threshold` consecutive failures, then open for
+ * `recoveryWindowMs`, then half-open with at most `halfOpenMaxCalls` probes; a probe's success
+ * closes it, a probe's failure opens it again. Pure: no Nest, clock injected.
+ *
+ * @publicApi
+ * @example
+ * const breaker = new CircuitBreakerPolicy('openai', { threshold: 3, recoveryWindowMs: 10_000 });
+ * const answer = await breaker.call(() => client.chat(prompt));
+ */
+export class CircuitBreakerPolicy {
+  readonly options: ResolvedCircuitBreakerOptions;
+  readonly config: CircuitConfig;
+  readonly store: CircuitBreakerStore;
+  private readonly events: EventSink;
+
+  constructor(
+    readonly circuit: string,
+    options: CircuitBreakerOptions = {},
+    store?: CircuitBreakerStore,
+    runtime: CircuitBreakerRuntime = {},
+  ) {
+    checkString('CircuitBreakerPolicy: circuit', circuit);
+    this.options = resolveCircuitBreakerOptions(options, 'CircuitBreakerPolicy');
+    const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = this.options;
+    this.config = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
+    this.store = store ?? new InMemoryCircuitBreakerStore(runtime.clock ?? systemClock);
+    this.events = runtime.events ?? silentSink;
+  }
+
+  /**
+   * Runs `fn` if the circuit admits it and records the outcome.
+   * @throws {CircuitOpenError} (as a rejection) when the circuit refuses the call
+   */
+  call<T>(fn: () => T | Promise<T>): Promise<T> {
+    const admission = this.admit();
+    if (isPromiseLike(admission)) return admission.then((a) => this.run(a, fn));
+    return this.run(admission, fn);
+  }
+
+  /** Asks the store whether a call may run; reports any transition it caused. */
+  admit(): MaybePromise<CircuitAdmission> {
+    const admission = this.store.admit(this.circuit, this.config);
+    if (isPromiseLike(admission)) return admission.then((a) => this.observe(a));
+    return admission.admitted && admission.transition === undefined
+      ? admission
+      : this.observe(admission);
+  }
+
+  /** Records how an admitted call ended. Never throws: a store failure becomes an event. */
+  settle(admission: AdmittedCall, outcome: CallOutcome): void {
+    try {
+      const transition = this.store.record(this.circuit, this.config, admission, outcome);
+      if (isPromiseLike(transition)) {
+        transition.then(
+          (t) => this.report(t),
+          (error) => this.storeError('record', error),
+        );
+      } else if (transition !== undefined) {
+        this.report(transition);
+      }
+    } catch (error) {
+      this.storeError('record', error);
+    }
+  }
+
+  /** Settles from an error, applying the `isFailure` filter. */
+  settleError(admission: AdmittedCall, error: unknown): void {
+    this.settle(admission, this.options.isFailure(error) ? 'failure' : 'ignored');
+  }
+
+  rejection(admission: Rejection): CircuitOpenError {
+    return withoutStack(() => new CircuitOpenError(this.circuit, admission.retryAfterMs));
+  }
+
+  async state(): Promise<CircuitState> {
+    return (await this.snapshot()).state;
+  }
+
+  async failureCount(): Promise<number> {
+    return (await this.snapshot()).failures;
+  }
+
+  async snapshot(): Promise<CircuitSnapshot> {
+    return this.store.snapshot(this.circuit, this.config);
+  }
+
+  /** Opens the circuit by hand, for `recoveryWindowMs`. */
+  async open(): Promise<void> {
+    this.report(await this.store.force(this.circuit, this.config, 'open'));
+  }
+
+  /** Closes the circuit by hand and resets its failures. */
+  async close(): Promise<void> {
+    this.report(await this.store.force(this.circuit, this.config, 'closed'));
+  }
+
+  private run<T>(admission: CircuitAdmission, fn: () => T | Promise<T>): Promise<T> {
+    if (!admission.admitted) return Promise.reject(this.rejection(admission));
+    let result: T | Promise<T>;
+    try {
+      result = fn();
+    } catch (error) {
+      this.settleError(admission, error);
+      return Promise.reject(error);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.settle(admission, 'success');
+        return value;
+      },
+      (error) => {
+        this.settleError(admission, error);
+        throw error;
+      },
+    );
+  }
+
+  private observe(admission: CircuitAdmission): CircuitAdmission {
+    this.report(admission.transition);
+    if (!admission.admitted && this.events.active) {
+      const { retryAfterMs } = admission;
+      this.events.emit({ type: 'circuit.rejected', circuit: this.circuit, retryAfterMs, at: Date.now() });
+    }
+    return admission;
+  }
+
+  private report(transition: CircuitTransition | undefined): void {
+    if (transition === undefined || !this.events.active) return;
+    this.events.emit({ type: 'circuit.state', circuit: this.circuit, ...transition });
+  }
+
+  private storeError(operation: string, error: unknown): void {
+    if (!this.events.active) return;
+    this.events.emit({ type: 'store.error', primitive: 'circuitBreaker', name: this.circuit, operation, error });
+  }
+}

@@ -1,0 +1,81 @@
+import type { CircuitState } from '../core/events.js';
+import type { MaybePromise } from '../core/maybe-promise.js';
+
+/** The part of a breaker's options a store needs to decide. */
+export interface CircuitConfig {
+  readonly threshold: number;
+  readonly recoveryWindowMs: number;
+  readonly halfOpenMaxCalls: number;
+  readonly probeLeaseMs: number;
+}
+
+export interface CircuitTransition {
+  readonly from: CircuitState;
+  readonly to: CircuitState;
+  /** Epoch ms, from the store's clock. */
+  readonly at: number;
+}
+
+/**
+ * The answer to "may this call run?". An admitted call carries the `epoch` it was admitted in;
+ * its outcome is ignored if the circuit has changed state since (a late, stale result).
+ */
+export type CircuitAdmission =
+  | {
+      readonly admitted: true;
+      readonly epoch: number;
+      readonly probe: boolean;
+      readonly transition?: CircuitTransition;
+    }
+  | {
+      readonly admitted: false;
+      readonly retryAfterMs: number;
+      readonly transition?: CircuitTransition;
+    };
+
+export type AdmittedCall = Extract<CircuitAdmission, { admitted: true }>;
+
+/** `ignored`: neither success nor failure (excluded by `isFailure`, or a stream abandoned). */
+export type CallOutcome = 'success' | 'failure' | 'ignored';
+
+export interface CircuitSnapshot {
+  readonly state: CircuitState;
+  readonly failures: number;
+  readonly epoch: number;
+  /** When an open circuit starts admitting probes (epoch ms), else null. */
+  readonly openUntil: number | null;
+  readonly probesInFlight: number;
+}
+
+/**
+ * Where circuit state lives. Each decision is one atomic call (a Redis store serves it with one
+ * Lua script, one round trip, one clock), so processes sharing a store never race on
+ * read-modify-write. Methods may answer synchronously; the engine then adds no microtask hop.
+ *
+ * The abstract class is also the Nest injection token:
+ * `overrideProvider(CircuitBreakerStore).useValue(myStore)`.
+ *
+ * @publicApi
+ */
+export abstract class CircuitBreakerStore {
+  /** Decides whether a call may run, moving open to half-open when the window has passed. */
+  abstract admit(circuit: string, config: CircuitConfig): MaybePromise<CircuitAdmission>;
+
+  /** Records the outcome of an admitted call; returns the transition it caused, if any. */
+  abstract record(
+    circuit: string,
+    config: CircuitConfig,
+    admission: AdmittedCall,
+    outcome: CallOutcome,
+  ): MaybePromise<CircuitTransition | undefined>;
+
+  /** The state as it stands, without side effects (an elapsed open window reads half-open). */
+  abstract snapshot(circuit: string, config: CircuitConfig): MaybePromise<CircuitSnapshot>;
+
+  /** Forces the circuit open (for `recoveryWindowMs`) or closed (failures reset). */
+  abstract force(
+    circuit: string,
+    config: CircuitConfig,
+    state: 'open' | 'closed',
+  ): MaybePromise<CircuitTransition | undefined>;
+}

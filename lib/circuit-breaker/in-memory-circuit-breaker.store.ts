@@ -1,0 +1,150 @@
+import { systemClock, type Clock } from '../core/clock.js';
+import type { CircuitState } from '../core/events.js';
+import {
+  CircuitBreakerStore,
+  type AdmittedCall,
+  type CallOutcome,
+  type CircuitAdmission,
+  type CircuitConfig,
+  type CircuitSnapshot,
+  type CircuitTransition,
+} from './circuit-breaker.store.js';
+
+interface CircuitEntry {
+  state: CircuitState;
+  failures: number;
+  epoch: number;
+  openUntil: number;
+  /** Lease deadlines of the probes in flight while half-open. */
+  probes: number[];
+  /** Reused for every call admitted while closed, so the hot path allocates nothing. */
+  closedAdmission: AdmittedCall;
+}
+
+/**
+ * Process-local circuit state: synchronous answers, lazy time-based transitions (no timers).
+ *
+ * @publicApi
+ */
+export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
+  private readonly circuits = new Map<string, CircuitEntry>();
+
+  constructor(private readonly clock: Clock = systemClock) {
+    super();
+  }
+
+  admit(circuit: string, config: CircuitConfig): CircuitAdmission {
+    const entry = this.entry(circuit);
+    if (entry.state === 'closed') return entry.closedAdmission;
+    const now = this.clock.now();
+    let transition: CircuitTransition | undefined;
+    if (entry.state === 'open') {
+      if (now < entry.openUntil) return { admitted: false, retryAfterMs: entry.openUntil - now };
+      transition = this.moveTo(entry, 'half-open', now);
+    }
+    return this.admitProbe(entry, config, now, transition);
+  }
+
+  record(
+    circuit: string,
+    config: CircuitConfig,
+    admission: AdmittedCall,
+    outcome: CallOutcome,
+  ): CircuitTransition | undefined {
+    const entry = this.entry(circuit);
+    if (admission.epoch !== entry.epoch) return undefined;
+    if (admission.probe) entry.probes.shift();
+    if (outcome === 'success') return this.recordSuccess(entry);
+    if (outcome === 'failure') return this.recordFailure(entry, config);
+    return undefined;
+  }
+
+  snapshot(circuit: string): CircuitSnapshot {
+    const entry = this.entry(circuit);
+    const now = this.clock.now();
+    const windowPassed = entry.state === 'open' && now >= entry.openUntil;
+    return {
+      state: windowPassed ? 'half-open' : entry.state,
+      failures: entry.failures,
+      epoch: entry.epoch,
+      openUntil: entry.state === 'open' ? entry.openUntil : null,
+      probesInFlight: entry.state === 'half-open' ? this.liveProbes(entry, now) : 0,
+    };
+  }
+
+  force(
+    circuit: string,
+    config: CircuitConfig,
+    state: 'open' | 'closed',
+  ): CircuitTransition | undefined {
+    const entry = this.entry(circuit);
+    const now = this.clock.now();
+    if (state === 'closed') {
+      entry.failures = 0;
+      return entry.state === 'closed' ? undefined : this.moveTo(entry, 'closed', now);
+    }
+    const transition = this.moveTo(entry, 'open', now);
+    entry.openUntil = now + config.recoveryWindowMs;
+    return transition;
+  }
+
+  private admitProbe(
+    entry: CircuitEntry,
+    config: CircuitConfig,
+    now: number,
+    transition: CircuitTransition | undefined,
+  ): CircuitAdmission {
+    if (this.liveProbes(entry, now) >= config.halfOpenMaxCalls) {
+      const retryAfterMs = Math.max(1, Math.min(entry.probes[0] - now, config.recoveryWindowMs || 1000));
+      return { admitted: false, retryAfterMs, transition };
+    }
+    entry.probes.push(now + config.probeLeaseMs);
+    return { admitted: true, epoch: entry.epoch, probe: true, transition };
+  }
+
+  /** Drops probes whose lease ran out (hung calls), freeing their slots. */
+  private liveProbes(entry: CircuitEntry, now: number): number {
+    while (entry.probes.length > 0 && entry.probes[0] <= now) entry.probes.shift();
+    return entry.probes.length;
+  }
+
+  private recordSuccess(entry: CircuitEntry): CircuitTransition | undefined {
+    entry.failures = 0;
+    return entry.state === 'half-open' ? this.moveTo(entry, 'closed', this.clock.now()) : undefined;
+  }
+
+  private recordFailure(entry: CircuitEntry, config: CircuitConfig): CircuitTransition | undefined {
+    entry.failures++;
+    if (entry.state === 'closed' && entry.failures < config.threshold) return undefined;
+    const now = this.clock.now();
+    const transition = this.moveTo(entry, 'open', now);
+    entry.openUntil = now + config.recoveryWindowMs;
+    return transition;
+  }
+
+  /** Every transition starts a new epoch, which turns outcomes still in flight stale. */
+  private moveTo(entry: CircuitEntry, to: CircuitState, at: number): CircuitTransition {
+    const from = entry.state;
+    entry.state = to;
+    entry.epoch++;
+    entry.probes = [];
+    entry.closedAdmission = { admitted: true, epoch: entry.epoch, probe: false };
+    return { from, to, at };
+  }
+
+  private entry(circuit: string): CircuitEntry {
+    let entry = this.circuits.get(circuit);
+    if (entry === undefined) {
+      entry = {
+        state: 'closed',
+        failures: 0,
+        epoch: 0,
+        openUntil: 0,
+        probes: [],
+        closedAdmission: { admitted: true, epoch: 0, probe: false },
+      };
+      this.circuits.set(circuit, entry);
+    }
+    return entry;
+  }
+}

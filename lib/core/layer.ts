@@ -1,0 +1,102 @@
+import { asyncIterableToObservable, isAsyncIterable, isObservable, observableToAsyncIterable } from './streams.js';
+import type { ReturnKind } from './return-kind.js';
+
+/** One invocation travelling through a chain of layers. */
+export interface Call {
+  readonly self: unknown;
+  readonly args: unknown[];
+  /** Set by the dedupe layer, so that a peek from an outer layer and the call hash once. */
+  dedupeKey?: string;
+}
+
+/** The rest of a chain, as seen by one layer: the next layer, or the method itself. */
+export interface Step {
+  promise(call: Call): Promise<unknown>;
+  stream(call: Call): AsyncIterable<unknown>;
+  /** True when the call will be answered by a shared execution or a cache, not a new one. */
+  answersWithoutExecution(call: Call): boolean;
+}
+
+/**
+ * One policy (retry, breaker, dedupe, backpressure) applied around the rest of a chain. A
+ * layer decides before it calls `next`, so a rejected call never starts the method.
+ */
+export interface Layer {
+  promise(next: Step, call: Call): Promise<unknown>;
+  stream(next: Step, call: Call): AsyncIterable<unknown>;
+  answersWithoutExecution?(next: Step, call: Call): boolean;
+}
+
+class LayerStep implements Step {
+  constructor(
+    private readonly layer: Layer,
+    private readonly next: Step,
+  ) {}
+
+  promise(call: Call): Promise<unknown> {
+    return this.layer.promise(this.next, call);
+  }
+
+  stream(call: Call): AsyncIterable<unknown> {
+    return this.layer.stream(this.next, call);
+  }
+
+  answersWithoutExecution(call: Call): boolean {
+    return this.layer.answersWithoutExecution?.(this.next, call) ?? false;
+  }
+}
+
+/** The innermost step: calls the method and normalises what it returns to the chain's kind. */
+class TargetStep implements Step {
+  constructor(private readonly target: Function) {}
+
+  promise(call: Call): Promise<unknown> {
+    try {
+      const result = this.target.apply(call.self, call.args);
+      return result instanceof Promise ? result : Promise.resolve(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  stream(call: Call): AsyncIterable<unknown> {
+    const result: unknown = this.target.apply(call.self, call.args);
+    if (isAsyncIterable(result)) return result;
+    if (isObservable(result)) return observableToAsyncIterable(result);
+    throw new TypeError(
+      `${this.target.name || 'method'} should return an AsyncIterable or an Observable, got ${typeof result}`,
+    );
+  }
+
+  answersWithoutExecution(): boolean {
+    return false;
+  }
+}
+
+/** A compiled chain: built once at bootstrap, then invoked on every call. */
+export class Chain {
+  private readonly entry: Step;
+
+  constructor(
+    layers: readonly Layer[],
+    target: Function,
+    readonly kind: ReturnKind,
+  ) {
+    let step: Step = new TargetStep(target);
+    for (let i = layers.length - 1; i >= 0; i--) step = new LayerStep(layers[i], step);
+    this.entry = step;
+  }
+
+  invoke(self: unknown, args: unknown[]): unknown {
+    const call: Call = { self, args };
+    if (this.kind === 'promise') return this.entry.promise(call);
+    if (this.kind === 'iterable') return this.entry.stream(call);
+    // Each subscription runs the layers again: the Observable stays cold.
+    return asyncIterableToObservable(() => this.entry.stream({ self, args }));
+  }
+
+  /** Runs a promise chain; used by pipelines and primitives that never need the other kinds. */
+  run(self: unknown, args: unknown[]): Promise<unknown> {
+    return this.entry.promise({ self, args });
+  }
+}

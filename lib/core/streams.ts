@@ -1,0 +1,109 @@
+import { Observable } from 'rxjs';
+
+/**
+ * Reads a cold Observable as an AsyncIterable: subscribes on the first `next()`, buffers what
+ * arrives between reads, and unsubscribes when the consumer stops (`return()`).
+ */
+export function observableToAsyncIterable<T>(source: Observable<T>): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      return new ObservableIterator(source);
+    },
+  };
+}
+
+class ObservableIterator<T> implements AsyncIterator<T> {
+  private readonly buffer: IteratorResult<T>[] = [];
+  private readonly readers: Array<{
+    resolve: (r: IteratorResult<T>) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+  private subscription?: { unsubscribe(): void };
+  private failure?: { error: unknown };
+  private finished = false;
+
+  constructor(private readonly source: Observable<T>) {}
+
+  next(): Promise<IteratorResult<T>> {
+    this.subscription ??= this.source.subscribe({
+      next: (value) => this.push({ value, done: false }),
+      error: (error) => this.fail(error),
+      complete: () => this.push({ value: undefined, done: true }),
+    });
+    const buffered = this.buffer.shift();
+    if (buffered) return Promise.resolve(buffered);
+    if (this.failure) return Promise.reject(this.failure.error);
+    if (this.finished) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => this.readers.push({ resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.finished = true;
+    this.subscription?.unsubscribe();
+    this.buffer.length = 0;
+    for (const reader of this.readers.splice(0)) reader.resolve({ value: undefined, done: true });
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private push(result: IteratorResult<T>): void {
+    if (this.finished) return;
+    if (result.done) this.finished = true;
+    const reader = this.readers.shift();
+    if (reader) reader.resolve(result);
+    else this.buffer.push(result);
+  }
+
+  private fail(error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    const reader = this.readers.shift();
+    if (reader) reader.reject(error);
+    else this.failure = { error };
+  }
+}
+
+/**
+ * Exposes an AsyncIterable as a cold Observable: each subscription starts a fresh iteration
+ * (so retry re-subscribes), and unsubscribing ends the iteration with `return()`.
+ */
+export function asyncIterableToObservable<T>(open: () => AsyncIterable<T>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    let iterator: AsyncIterator<T> | undefined;
+    let closed = false;
+    const pump = async () => {
+      iterator = open()[Symbol.asyncIterator]();
+      for (;;) {
+        const result = await iterator.next();
+        if (closed) return;
+        if (result.done) return subscriber.complete();
+        subscriber.next(result.value);
+      }
+    };
+    pump().catch((error) => {
+      if (!closed) subscriber.error(error);
+    });
+    return () => {
+      closed = true;
+      // The iterator may be mid-`next()`; its return request is queued behind it.
+      iterator?.return?.().catch(() => undefined);
+    };
+  });
+}
+
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as any)[Symbol.asyncIterator] === 'function'
+  );
+}
+
+export function isObservable(value: unknown): value is Observable<unknown> {
+  return (
+    value instanceof Observable ||
+    (value !== null &&
+      typeof value === 'object' &&
+      typeof (value as any).subscribe === 'function' &&
+      typeof (value as any).pipe === 'function')
+  );
+}

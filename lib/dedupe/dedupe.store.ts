@@ -1,0 +1,2 @@
+// STUB: replaced by the @Dedupe implementation (issue 3).
+export abstract class DedupeStore {}

@@ -1,0 +1,18 @@
+import { policyDecorator } from '../runtime/policy-decorator.js';
+import { resolveRetryOptions, type RetryOptions } from './retry-options.js';
+
+/**
+ * Retries the method with exponential backoff and jitter. `ref` names a policy from
+ * `forRoot({ policies })` or gives inline options; absent, the defaults apply.
+ *
+ * Written below `@CircuitBreaker`, every attempt is seen by the breaker; a rejection by the
+ * breaker or by backpressure is not retried.
+ *
+ * @publicApi
+ * @example
+ * \@Retry({ maxAttempts: 4, baseDelayMs: 200 })
+ * async complete(prompt: string): Promise<string> { ... }
+ */
+export function Retry(ref?: string | RetryOptions): MethodDecorator {
+  return policyDecorator('retry', ref, resolveRetryOptions);
+}

@@ -1,0 +1,208 @@
+import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
+import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
+import { resolveBackpressureOptions, type BackpressureOptions } from '../backpressure/backpressure-options.js';
+import type { BackpressureStore } from '../backpressure/backpressure.store.js';
+import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
+import { CircuitBreakerLayer } from '../circuit-breaker/circuit-breaker.layer.js';
+import { CircuitBreakerPolicy } from '../circuit-breaker/circuit-breaker.policy.js';
+import type { CircuitBreakerOptions } from '../circuit-breaker/circuit-breaker-options.js';
+import type { CircuitBreakerStore } from '../circuit-breaker/circuit-breaker.store.js';
+import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { silentSink, type EventSink } from '../core/events.js';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
+import { Chain, type Layer } from '../core/layer.js';
+import { DedupeLayer } from '../dedupe/dedupe.layer.js';
+import type { DedupeOptions } from '../dedupe/dedupe-options.js';
+import type { DedupeStore } from '../dedupe/dedupe.store.js';
+import { Deduplicator } from '../dedupe/deduplicator.js';
+import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
+import { RetryLayer } from '../retry/retry.layer.js';
+import { RetryPolicy } from '../retry/retry.policy.js';
+import type { RetryOptions } from '../retry/retry-options.js';
+import type { PolicyOptions } from './policy-options.js';
+import { DECORATOR_NAMES, type PolicyKind, type PolicySpec, type ProtectedMethod } from './protected-method.js';
+
+/**
+ * The stores behind the primitives; each is swappable (`forRoot({ stores })`).
+ *
+ * @publicApi
+ */
+export interface OrchestratorStores {
+  circuitBreaker: CircuitBreakerStore;
+  dedupe: DedupeStore;
+  backpressure: BackpressureStore;
+}
+
+export interface RuntimeDependencies {
+  stores: OrchestratorStores;
+  policies: Readonly<Record<string, PolicyOptions>>;
+  clock: Clock;
+  events: EventSink;
+  logger?: { warn(message: string): void };
+}
+
+/** Who asks for a layer: a decorated method or a pipeline stage; named in errors and state keys. */
+export interface LayerOwner {
+  /** `Class.method` or `pipeline "name" stage "stage"`, the default state key. */
+  readonly id: string;
+  /** How the owner is described in errors, e.g. `@Retry("p") on Cats.find`. */
+  describe(kind: PolicyKind, ref: PolicySpec['ref']): string;
+}
+
+/** A method's owner, for errors and default state keys. */
+export function methodOwner(method: ProtectedMethod): LayerOwner {
+  const id = `${method.className}.${method.methodName}`;
+  return {
+    id,
+    describe: (kind, ref) =>
+      `${DECORATOR_NAMES[kind]}(${typeof ref === 'string' ? JSON.stringify(ref) : ''}) on ${id}`,
+  };
+}
+
+/**
+ * One application's policy state: named policies, stores, and the primitives created from them,
+ * shared by name between every decorator and pipeline stage of that application. Pure: the Nest
+ * module builds one per application; a class created with `new` gets a private one.
+ */
+export class PolicyRuntime {
+  private readonly circuits = new Map<string, CircuitBreakerPolicy>();
+  private readonly guards = new Map<string, BackpressureGuard>();
+  private readonly deduplicators = new Map<string, Deduplicator>();
+
+  constructor(readonly deps: RuntimeDependencies) {}
+
+  /** A runtime with private in-memory state and no named policies. */
+  static standalone(clock: Clock = systemClock): PolicyRuntime {
+    return new PolicyRuntime({
+      stores: {
+        circuitBreaker: new InMemoryCircuitBreakerStore(clock),
+        dedupe: new InMemoryDedupeStore(clock),
+        backpressure: new InMemoryBackpressureStore(clock),
+      },
+      policies: {},
+      clock,
+      events: silentSink,
+    });
+  }
+
+  compile(method: ProtectedMethod): Chain {
+    const owner = methodOwner(method);
+    const layers = method.specs.map((spec) => this.layer(spec, owner));
+    return new Chain(layers, method.original, method.kind);
+  }
+
+  /** Builds the layer for one decorator or stage policy section. */
+  layer(spec: PolicySpec, owner: LayerOwner): Layer {
+    const { name, options } = this.resolveRef(spec, owner);
+    switch (spec.kind) {
+      case 'retry':
+        return new RetryLayer(this.retryPolicy(name, options as RetryOptions));
+      case 'circuitBreaker':
+        return new CircuitBreakerLayer(this.circuit(name, options as CircuitBreakerOptions));
+      case 'dedupe':
+        return new DedupeLayer(this.deduplicator(name, options as DedupeOptions));
+      case 'backpressure':
+        return new BackpressureLayer(this.guard(name, options as BackpressureOptions));
+    }
+  }
+
+  /** The circuit called `name`, created on first use; an unused name reads closed. */
+  circuit(name: string, options: CircuitBreakerOptions = {}): CircuitBreakerPolicy {
+    return this.shared(this.circuits, name, options, () => {
+      const { clock, events, stores } = this.deps;
+      return new CircuitBreakerPolicy(name, options, stores.circuitBreaker, { clock, events });
+    });
+  }
+
+  guard(name: string, options: BackpressureOptions): BackpressureGuard {
+    return this.shared(this.guards, name, options, () => {
+      const { clock, events, stores, logger } = this.deps;
+      return new BackpressureGuard(options, stores.backpressure, { clock, events, name, logger });
+    });
+  }
+
+  deduplicator(name: string, options: DedupeOptions = {}): Deduplicator {
+    return this.shared(this.deduplicators, name, options, () => {
+      const { clock, events, stores } = this.deps;
+      return new Deduplicator(options, stores.dedupe, { clock, events, name });
+    });
+  }
+
+  circuitNames(): string[] {
+    return [...this.circuits.keys()];
+  }
+
+  guardNames(): string[] {
+    return [...this.guards.keys()];
+  }
+
+  dedupeNames(): string[] {
+    return [...this.deduplicators.keys()];
+  }
+
+  existingGuard(name: string): BackpressureGuard | undefined {
+    return this.guards.get(name);
+  }
+
+  existingDeduplicator(name: string): Deduplicator | undefined {
+    return this.deduplicators.get(name);
+  }
+
+  private retryPolicy(name: string, options: RetryOptions): RetryPolicy {
+    const { clock, events } = this.deps;
+    return new RetryPolicy(options, { clock, events, name });
+  }
+
+  /** Finds the options a spec refers to, and the name its state is kept under. */
+  private resolveRef(spec: PolicySpec, owner: LayerOwner): { name: string; options: object } {
+    if (typeof spec.ref !== 'string') {
+      const options = (spec.ref ?? {}) as { name?: string };
+      return { name: options.name ?? owner.id, options };
+    }
+    const policy = this.deps.policies[spec.ref];
+    const section = policy?.[spec.kind] as { name?: string } | undefined;
+    if (section === undefined) throw this.unknownPolicy(spec, owner, policy !== undefined);
+    return { name: section.name ?? spec.ref, options: section };
+  }
+
+  private unknownPolicy(spec: PolicySpec, owner: LayerOwner, exists: boolean): InvalidOptionsError {
+    const known = Object.keys(this.deps.policies).map((n) => JSON.stringify(n));
+    const knownText = known.length > 0 ? `known policies: ${known.join(', ')}` : 'no policy is defined';
+    const problem = exists
+      ? `names policy "${String(spec.ref)}", which has no "${spec.kind}" section (${knownText})`
+      : `names policy "${String(spec.ref)}", which OrchestratorModule.forRoot({ policies }) does not define (${knownText})`;
+    return new InvalidOptionsError(owner.describe(spec.kind, spec.ref), problem);
+  }
+
+  /** One primitive per name; a second user of the name must agree on the options. */
+  private shared<T extends { options: object }>(
+    registry: Map<string, T>,
+    name: string,
+    options: object,
+    create: () => T,
+  ): T {
+    const existing = registry.get(name);
+    if (existing === undefined) {
+      const created = create();
+      registry.set(name, created);
+      return created;
+    }
+    if (!sameSettings(existing.options, options)) {
+      throw new InvalidOptionsError(
+        `"${name}"`,
+        'is configured twice with different options; give one of them another name, or move the options into one named policy',
+      );
+    }
+    return existing;
+  }
+}
+
+/** Compares the plain settings of two option objects; functions and names are not compared. */
+function sameSettings(resolved: object, given: object): boolean {
+  for (const [key, value] of Object.entries(given)) {
+    if (value === undefined || typeof value === 'function' || key === 'name') continue;
+    if ((resolved as Record<string, unknown>)[key] !== value) return false;
+  }
+  return true;
+}

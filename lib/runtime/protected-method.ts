@@ -1,0 +1,134 @@
+import 'reflect-metadata';
+import type { Chain } from '../core/layer.js';
+import { returnKindOf, type ReturnKind } from '../core/return-kind.js';
+
+export type PolicyKind = 'backpressure' | 'dedupe' | 'circuitBreaker' | 'retry';
+
+/** One decorator on a method: which policy, and the policy name or inline options it was given. */
+export interface PolicySpec {
+  readonly kind: PolicyKind;
+  readonly ref: string | object | undefined;
+}
+
+/** What the first decorator on a method records; the specs are ordered outermost first. */
+export interface ProtectedMethod {
+  readonly original: Function;
+  readonly specs: PolicySpec[];
+  readonly kind: ReturnKind;
+  readonly className: string;
+  readonly methodName: string;
+  /** The instance property under which a binder stores this method's compiled chain. */
+  readonly slot: symbol;
+}
+
+/** Compiles a chain for an instance no application bound (a class created with `new`). */
+export type UnboundResolver = (self: unknown, method: ProtectedMethod) => Chain;
+
+const PROTECTED = Symbol.for('nestjs-orchestrator:protected-method');
+
+export function protectedMethodOf(fn: unknown): ProtectedMethod | undefined {
+  return typeof fn === 'function' ? (fn as any)[PROTECTED] : undefined;
+}
+
+export const DECORATOR_NAMES: Record<PolicyKind, string> = {
+  backpressure: '@Backpressure',
+  dedupe: '@Dedupe',
+  circuitBreaker: '@CircuitBreaker',
+  retry: '@Retry',
+};
+
+/**
+ * Records `spec` on the method and, for the first decorator, replaces it with one wrapper at
+ * decoration time: Nest captures controller handlers before any lifecycle hook, so a wrapper
+ * installed later would miss routes. The wrapper keeps the method's name and metadata.
+ */
+export function protectMethod(
+  target: object,
+  key: string | symbol,
+  descriptor: PropertyDescriptor,
+  spec: PolicySpec,
+  resolveUnbound: UnboundResolver,
+): void {
+  let method = protectedMethodOf(descriptor.value);
+  if (method === undefined) {
+    method = describeMethod(target, key, descriptor.value);
+    descriptor.value = createWrapper(method, resolveUnbound);
+  }
+  // Decorators run bottom-up, so the one written highest arrives last and becomes outermost.
+  method.specs.unshift(spec);
+}
+
+function describeMethod(target: object, key: string | symbol, original: unknown): ProtectedMethod {
+  if (typeof original !== 'function') {
+    throw new TypeError(`nestjs-orchestrator decorators apply to methods; ${String(key)} is not one`);
+  }
+  const className = (target as { constructor?: Function }).constructor?.name ?? 'Object';
+  return {
+    original,
+    specs: [],
+    kind: returnKindOf(original, target, key),
+    className,
+    methodName: String(key),
+    slot: Symbol(`${className}.${String(key)}`),
+  };
+}
+
+function createWrapper(method: ProtectedMethod, resolveUnbound: UnboundResolver): Function {
+  const { slot } = method;
+  const wrapper = function (this: any, ...args: unknown[]): unknown {
+    const chain: Chain | undefined = this?.[slot];
+    if (chain !== undefined) return chain.invoke(this, args);
+    return invokeUnbound(this, args, method, resolveUnbound);
+  };
+  copyMethodMetadata(method.original, wrapper);
+  Object.defineProperty(wrapper, 'name', { value: method.original.name, configurable: true });
+  Object.defineProperty(wrapper, PROTECTED, { value: method });
+  return wrapper;
+}
+
+function invokeUnbound(
+  self: unknown,
+  args: unknown[],
+  method: ProtectedMethod,
+  resolveUnbound: UnboundResolver,
+): unknown {
+  let chain: Chain;
+  try {
+    chain = resolveUnbound(self, method);
+  } catch (error) {
+    if (method.kind === 'promise') return Promise.reject(error);
+    throw error;
+  }
+  return chain.invoke(self, args);
+}
+
+/** Copies route, guard, pipe and Swagger metadata that decorators below ours put on the method. */
+export function copyMethodMetadata(from: Function, to: Function): void {
+  for (const key of Reflect.getOwnMetadataKeys(from)) {
+    Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, from), to);
+  }
+}
+
+/** The protected methods an instance has, own class first, walking up the prototype chain. */
+export function protectedMethodsOf(instance: object): ProtectedMethod[] {
+  const found = new Map<symbol, ProtectedMethod>();
+  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      const method = protectedMethodOf(descriptor?.value);
+      if (method && !found.has(method.slot)) found.set(method.slot, method);
+    }
+    proto = Object.getPrototypeOf(proto);
+  }
+  return [...found.values()];
+}
+
+/** Stores a compiled chain on an instance, where the wrapper finds it with one property read. */
+export function bindChain(instance: object, method: ProtectedMethod, chain: Chain): void {
+  Object.defineProperty(instance, method.slot, {
+    value: chain,
+    configurable: true,
+    writable: true,
+    enumerable: false,
+  });
+}

@@ -1,0 +1,235 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { faultResponse, takeFault } from './faults.js';
+import {
+  applyConfig,
+  DEFAULT_BEHAVIOUR,
+  parseConfigPatch,
+  type FakeLlmBehaviour,
+  type FakeLlmConfig,
+  type FakeLlmOptions,
+} from './fake-llm.options.js';
+import { cloneStats, emptyStats, type FakeLlmStats } from './fake-llm.stats.js';
+import { pause, readBody, sendJson } from './http-utils.js';
+import {
+  chunkBody,
+  completionBody,
+  errorBody,
+  fakeAnswer,
+  InvalidRequestError,
+  lastUserPrompt,
+  parseChatRequest,
+  tokenize,
+  usageChunkBody,
+  usageFor,
+  type ChatRequest,
+} from './openai-format.js';
+
+export interface FakeLlm {
+  /** Base URL including `/v1`, usable as the openai SDK `baseURL`. */
+  readonly url: string;
+  readonly port: number;
+  stats(): FakeLlmStats;
+  /** Current behaviour, including what is left of one-shot counters. */
+  config(): FakeLlmBehaviour;
+  /** Merges a partial behaviour; throws RangeError on invalid values. */
+  configure(patch: FakeLlmConfig): FakeLlmBehaviour;
+  /** Restores the behaviour given at start and zeroes the stats. */
+  reset(): void;
+  /** Stops listening and destroys every socket, including hung requests and open streams. */
+  close(): Promise<void>;
+}
+
+interface Context {
+  behaviour: FakeLlmBehaviour;
+  stats: FakeLlmStats;
+  readonly initial: FakeLlmBehaviour;
+  readonly random: () => number;
+  readonly closing: AbortController;
+  nextId: number;
+}
+
+const HOST = '127.0.0.1';
+
+export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLlm> {
+  const initial = applyConfig(DEFAULT_BEHAVIOUR, options);
+  const ctx: Context = {
+    behaviour: structuredClone(initial),
+    stats: emptyStats(),
+    initial,
+    random: options.random ?? Math.random,
+    closing: new AbortController(),
+    nextId: 1,
+  };
+  const server = createServer((req, res) => {
+    route(req, res, ctx).catch((err: unknown) => failUnexpectedly(res, err));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, HOST, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  let closed: Promise<void> | undefined;
+
+  return {
+    url: `http://${HOST}:${port}/v1`,
+    port,
+    stats: () => cloneStats(ctx.stats),
+    config: () => structuredClone(ctx.behaviour),
+    configure: (patch) => configure(ctx, patch),
+    reset: () => reset(ctx),
+    close: () => {
+      closed ??= new Promise<void>((resolve) => {
+        ctx.closing.abort();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}
+
+function configure(ctx: Context, patch: FakeLlmConfig): FakeLlmBehaviour {
+  ctx.behaviour = applyConfig(ctx.behaviour, patch);
+  return structuredClone(ctx.behaviour);
+}
+
+function reset(ctx: Context): void {
+  ctx.behaviour = structuredClone(ctx.initial);
+  ctx.stats = emptyStats(ctx.stats.inFlight);
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
+  switch (`${req.method} ${path}`) {
+    case 'POST /v1/chat/completions':
+      return handleChat(req, res, ctx);
+    case 'GET /admin/stats':
+      return sendJson(res, 200, ctx.stats);
+    case 'GET /admin/config':
+      return sendJson(res, 200, ctx.behaviour);
+    case 'POST /admin/config':
+      return handleConfig(req, res, ctx);
+    case 'POST /admin/reset':
+      reset(ctx);
+      return sendJson(res, 200, { ok: true });
+    default:
+      if (path.startsWith('/v1/')) ctx.stats.received++;
+      return sendJson(
+        res,
+        404,
+        errorBody(`Unknown route ${req.method} ${path}`, 'invalid_request_error', 'unknown_url'),
+      );
+  }
+}
+
+async function handleConfig(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: Context,
+): Promise<void> {
+  try {
+    const patch = parseConfigPatch(JSON.parse(await readBody(req)));
+    sendJson(res, 200, configure(ctx, patch));
+  } catch (err) {
+    sendJson(res, 400, errorBody((err as Error).message, 'invalid_request_error'));
+  }
+}
+
+async function handleChat(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
+  const signal = trackRequest(res, ctx);
+  const body = await readBody(req);
+  const fault = takeFault(ctx.behaviour, ctx.random);
+  if (fault) ctx.stats.failures[fault]++;
+  if (fault === 'hang') return;
+  if (!(await pause(ctx.behaviour.latencyMs, signal))) return;
+  if (fault) {
+    const { status, headers, body: errBody } = faultResponse(fault, ctx.behaviour);
+    return sendJson(res, status, errBody, headers);
+  }
+  const request = parseOrReject(body, res, ctx);
+  if (!request) return;
+  if (request.stream) return streamCompletion(res, request, ctx, signal);
+  sendCompletion(res, request, ctx);
+}
+
+/** Counts the request in flight and returns a signal aborted on client disconnect or close(). */
+function trackRequest(res: ServerResponse, ctx: Context): AbortSignal {
+  const disconnected = new AbortController();
+  const stats = ctx.stats;
+  stats.received++;
+  stats.inFlight++;
+  stats.peakInFlight = Math.max(stats.peakInFlight, stats.inFlight);
+  res.once('close', () => {
+    // reset() may have swapped the stats object; keep the live one accurate.
+    ctx.stats.inFlight--;
+    if (!res.writableFinished) disconnected.abort();
+  });
+  return AbortSignal.any([disconnected.signal, ctx.closing.signal]);
+}
+
+function parseOrReject(body: string, res: ServerResponse, ctx: Context): ChatRequest | undefined {
+  try {
+    return parseChatRequest(body);
+  } catch (err) {
+    if (!(err instanceof InvalidRequestError)) throw err;
+    ctx.stats.badRequests++;
+    sendJson(res, 400, errorBody(err.message, 'invalid_request_error'));
+    return undefined;
+  }
+}
+
+function answerFor(request: ChatRequest, ctx: Context) {
+  const content = fakeAnswer(lastUserPrompt(request.messages));
+  const tokens = tokenize(content);
+  const id = `chatcmpl-fake-${ctx.nextId++}`;
+  return { id, content, tokens, usage: usageFor(request.messages, tokens) };
+}
+
+function sendCompletion(res: ServerResponse, request: ChatRequest, ctx: Context): void {
+  const { id, content, usage } = answerFor(request, ctx);
+  sendJson(res, 200, completionBody(id, request.model, content, usage), { 'x-request-id': id });
+  ctx.stats.served++;
+}
+
+async function streamCompletion(
+  res: ServerResponse,
+  request: ChatRequest,
+  ctx: Context,
+  signal: AbortSignal,
+): Promise<void> {
+  const { id, tokens, usage } = answerFor(request, ctx);
+  ctx.stats.streams.started++;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-request-id': id,
+  });
+  for (const [i, token] of tokens.entries()) {
+    const delayed = i === 0 || (await pause(ctx.behaviour.tokenDelayMs, signal));
+    if (!delayed || signal.aborted) {
+      ctx.stats.streams.aborted++;
+      return;
+    }
+    const delta = i === 0 ? { role: 'assistant' as const, content: token } : { content: token };
+    writeEvent(res, chunkBody(id, request.model, delta));
+  }
+  writeEvent(res, chunkBody(id, request.model, {}, 'stop'));
+  if (request.includeUsage) writeEvent(res, usageChunkBody(id, request.model, usage));
+  res.end('data: [DONE]\n\n');
+  ctx.stats.streams.completed++;
+  ctx.stats.served++;
+}
+
+function writeEvent(res: ServerResponse, data: unknown): void {
+  res.write(`data: ${JSON.stringify(data)}\n\n`);
+}
+
+function failUnexpectedly(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 500, errorBody(`Fake LLM internal error: ${String(err)}`, 'server_error'));
+}

@@ -1,0 +1,410 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import OpenAI, { InternalServerError, RateLimitError } from 'openai';
+import {
+  fakeAnswer,
+  fakeLlmOptionsFromEnv,
+  startFakeLlm,
+  tokenize,
+  type FakeLlm,
+  type FakeLlmStats,
+} from '../../sample-app/fake-llm/index.js';
+
+const MODEL = 'gpt-fake';
+const PROMPT = 'tell me a short story';
+
+function chat(fake: FakeLlm, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${fake.url}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...init,
+  });
+}
+
+function chatBody(prompt = PROMPT, stream = false) {
+  return { model: MODEL, messages: [{ role: 'user', content: prompt }], stream };
+}
+
+function admin(fake: FakeLlm, path: string, body?: unknown): Promise<Response> {
+  const base = fake.url.replace(/\/v1$/, '');
+  if (body === undefined && path === 'stats') return fetch(`${base}/admin/stats`);
+  return fetch(`${base}/admin/${path}`, { method: 'POST', body: JSON.stringify(body ?? {}) });
+}
+
+function parseSse(text: string): string[] {
+  return text
+    .split('\n\n')
+    .filter((event) => event.startsWith('data: '))
+    .map((event) => event.slice('data: '.length));
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 1000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('fake LLM server', () => {
+  let fake: FakeLlm;
+
+  beforeAll(async () => {
+    fake = await startFakeLlm();
+  });
+
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  beforeEach(() => {
+    fake.reset();
+  });
+
+  it('listens on 127.0.0.1 and exposes a /v1 base URL', () => {
+    expect(fake.url).toBe(`http://127.0.0.1:${fake.port}/v1`);
+    expect(fake.port).toBeGreaterThan(0);
+  });
+
+  it('answers a chat completion with an OpenAI-shaped body', async () => {
+    const res = await chat(fake, chatBody());
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, any>;
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      model: MODEL,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: `Echo: ${PROMPT}` },
+          finish_reason: 'stop',
+        },
+      ],
+    });
+    expect(body.id).toMatch(/^chatcmpl-/);
+    expect(typeof body.created).toBe('number');
+    const { prompt_tokens, completion_tokens, total_tokens } = body.usage;
+    expect(completion_tokens).toBe(tokenize(fakeAnswer(PROMPT)).length);
+    expect(total_tokens).toBe(prompt_tokens + completion_tokens);
+  });
+
+  it('answers from the last user message', async () => {
+    const messages = [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'first question' },
+      { role: 'assistant', content: 'first answer' },
+      { role: 'user', content: [{ type: 'text', text: 'second question' }] },
+    ];
+    const body = (await (await chat(fake, { model: MODEL, messages })).json()) as any;
+    expect(body.choices[0].message.content).toBe('Echo: second question');
+  });
+
+  it('streams every token in order, then a stop chunk and [DONE]', async () => {
+    const res = await chat(fake, chatBody(PROMPT, true));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = parseSse(await res.text());
+    expect(events.at(-1)).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((data) => JSON.parse(data));
+    const tokens = tokenize(fakeAnswer(PROMPT));
+    expect(tokens.length).toBeGreaterThanOrEqual(4);
+    expect(chunks).toHaveLength(tokens.length + 1);
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
+    expect(chunks[0].choices[0].delta.role).toBe('assistant');
+    expect(chunks.slice(0, -1).map((c) => c.choices[0].delta.content)).toEqual(tokens);
+    expect(chunks.at(-1).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
+    expect(fake.stats().streams).toEqual({ started: 1, completed: 1, aborted: 0 });
+  });
+
+  it('adds a usage chunk when stream_options.include_usage is set', async () => {
+    const body = { ...chatBody(PROMPT, true), stream_options: { include_usage: true } };
+    const events = parseSse(await (await chat(fake, body)).text());
+    const usageChunk = JSON.parse(events.at(-2)!);
+    expect(usageChunk.choices).toEqual([]);
+    expect(usageChunk.usage.completion_tokens).toBe(tokenize(fakeAnswer(PROMPT)).length);
+  });
+
+  it('rate limits the next N requests with Retry-After, then recovers', async () => {
+    fake.configure({ rateLimitNext: 2, retryAfterSeconds: 3, retryAfterMs: 250 });
+    for (let i = 0; i < 2; i++) {
+      const res = await chat(fake, chatBody());
+      expect(res.status).toBe(429);
+      expect(res.headers.get('retry-after')).toBe('3');
+      expect(res.headers.get('retry-after-ms')).toBe('250');
+      expect(await res.json()).toMatchObject({
+        error: { type: 'requests', code: 'rate_limit_exceeded', message: expect.any(String) },
+      });
+    }
+    expect((await chat(fake, chatBody())).status).toBe(200);
+    expect(fake.stats().failures.rateLimit).toBe(2);
+  });
+
+  it('sends Retry-After: 1 by default and no retry-after-ms unless configured', async () => {
+    fake.configure({ rateLimitNext: 1 });
+    const res = await chat(fake, chatBody());
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers.has('retry-after-ms')).toBe(false);
+  });
+
+  it('fails a burst of requests with the configured status, then recovers', async () => {
+    fake.configure({ failNext: { count: 3, status: 503 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await chat(fake, chatBody())).status);
+    expect(statuses).toEqual([503, 503, 503, 200]);
+    expect(fake.stats().failures.failNext).toBe(3);
+    expect(fake.config().failNext).toEqual({ count: 0, status: 503 });
+  });
+
+  it('turns an outage on and off through the admin endpoint', async () => {
+    const on = await admin(fake, 'config', { outage: true });
+    expect(on.status).toBe(200);
+    expect(await on.json()).toMatchObject({ outage: true });
+
+    const down = await chat(fake, chatBody());
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({ error: { type: 'server_error' } });
+    expect((await chat(fake, chatBody())).status).toBe(503);
+
+    await admin(fake, 'config', { outage: false });
+    expect((await chat(fake, chatBody())).status).toBe(200);
+
+    const stats = (await (await admin(fake, 'stats')).json()) as FakeLlmStats;
+    expect(stats).toMatchObject({ received: 3, served: 1, failures: { outage: 2 } });
+  });
+
+  it('rejects an invalid admin config with 400 and leaves the behaviour unchanged', async () => {
+    expect((await admin(fake, 'config', { failureRate: 2 })).status).toBe(400);
+    expect((await admin(fake, 'config', { outage: 'yes' })).status).toBe(400);
+    expect((await admin(fake, 'config', { bogus: 1 })).status).toBe(400);
+    expect(fake.config()).toMatchObject({ failureRate: 0, outage: false });
+  });
+
+  it('resets stats and behaviour through the admin endpoint', async () => {
+    fake.configure({ outage: true });
+    await chat(fake, chatBody());
+    expect((await admin(fake, 'reset')).status).toBe(200);
+    expect(fake.stats()).toMatchObject({ received: 0, served: 0, failures: { outage: 0 } });
+    expect(fake.config().outage).toBe(false);
+  });
+
+  it('counts received versus served requests', async () => {
+    fake.configure({ failNext: { count: 2, status: 500 }, rateLimitNext: 1 });
+    for (let i = 0; i < 5; i++) await (await chat(fake, chatBody())).arrayBuffer();
+    await (await chat(fake, chatBody(PROMPT, true))).text();
+    expect(fake.stats()).toMatchObject({
+      received: 6,
+      served: 3,
+      failures: { rateLimit: 1, failNext: 2, outage: 0, hang: 0, random: 0 },
+      inFlight: 0,
+    });
+  });
+
+  it('fails requests at the configured rate using the injected random source', async () => {
+    const rolls = [0.1, 0.9, 0.29, 0.31];
+    const seeded = await startFakeLlm({ failureRate: 0.3, random: () => rolls.shift() ?? 1 });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await chat(seeded, chatBody())).status);
+      expect(statuses).toEqual([500, 200, 500, 200]);
+      expect(seeded.stats().failures.random).toBe(2);
+    } finally {
+      await seeded.close();
+    }
+  });
+
+  it('waits latencyMs before answering', async () => {
+    fake.configure({ latencyMs: 60 });
+    const started = performance.now();
+    expect((await chat(fake, chatBody())).status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(55);
+  });
+
+  it('counts a client abort mid-stream as aborted and stops streaming', async () => {
+    fake.configure({ tokenDelayMs: 30 });
+    const controller = new AbortController();
+    const res = await chat(fake, chatBody(PROMPT, true), { signal: controller.signal });
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain('"role":"assistant"');
+    controller.abort();
+    await waitFor(() => fake.stats().streams.aborted === 1);
+    expect(fake.stats()).toMatchObject({
+      served: 0,
+      inFlight: 0,
+      streams: { started: 1, completed: 0, aborted: 1 },
+    });
+  });
+
+  it('rejects a malformed JSON body with an OpenAI-style 400', async () => {
+    const res = await chat(fake, '{"model": "gpt-fake", "messages": [');
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { type: 'invalid_request_error', message: expect.stringContaining('JSON') },
+    });
+    expect(fake.stats()).toMatchObject({ received: 1, served: 0, badRequests: 1 });
+  });
+
+  it('rejects a body without messages with 400', async () => {
+    const res = await chat(fake, { model: MODEL });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+  });
+
+  it('answers unknown routes with an OpenAI-style 404', async () => {
+    const res = await fetch(`${fake.url}/embeddings`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'unknown_url' } });
+  });
+});
+
+describe('fake LLM hanging', () => {
+  it('hangs the next request until close(), which returns promptly', async () => {
+    const fake = await startFakeLlm({ hangNext: 1 });
+    const pending = chat(fake, chatBody()).then(
+      (res) => res.status,
+      (err: unknown) => err,
+    );
+    await waitFor(() => fake.stats().failures.hang === 1);
+    expect(fake.stats().inFlight).toBe(1);
+
+    const started = performance.now();
+    await fake.close();
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(await pending).toBeInstanceOf(Error);
+  });
+
+  it('closes open streams and pending latency as well', async () => {
+    const fake = await startFakeLlm({ hang: true });
+    fake.configure({ hang: false, latencyMs: 10_000 });
+    const slow = chat(fake, chatBody()).catch((err: unknown) => err);
+    fake.configure({ latencyMs: 0, tokenDelayMs: 10_000 });
+    const stream = chat(fake, chatBody(PROMPT, true));
+    await (await stream).body!.getReader().read();
+    await waitFor(() => fake.stats().inFlight === 2);
+
+    const started = performance.now();
+    await fake.close();
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(await slow).toBeInstanceOf(Error);
+    expect(fake.stats().streams.aborted).toBe(1);
+  });
+});
+
+describe('fakeLlmOptionsFromEnv', () => {
+  it('reads the documented variables and ignores unset ones', () => {
+    const options = fakeLlmOptionsFromEnv({
+      FAKE_LLM_PORT: '8089',
+      FAKE_LLM_LATENCY_MS: '25',
+      FAKE_LLM_FAILURE_RATE: '0.2',
+      FAKE_LLM_RATE_LIMIT_NEXT: '2',
+      FAKE_LLM_RETRY_AFTER_MS: '100',
+      FAKE_LLM_FAIL_NEXT: '3',
+      FAKE_LLM_OUTAGE: 'true',
+      FAKE_LLM_HANG: '',
+    });
+    expect(options).toEqual({
+      port: 8089,
+      latencyMs: 25,
+      failureRate: 0.2,
+      rateLimitNext: 2,
+      retryAfterMs: 100,
+      failNext: { count: 3, status: 503 },
+      outage: true,
+    });
+  });
+
+  it('throws on malformed values', () => {
+    expect(() => fakeLlmOptionsFromEnv({ FAKE_LLM_LATENCY_MS: 'slow' })).toThrow(
+      /FAKE_LLM_LATENCY_MS/,
+    );
+    expect(() => fakeLlmOptionsFromEnv({ FAKE_LLM_OUTAGE: 'maybe' })).toThrow(/FAKE_LLM_OUTAGE/);
+  });
+});
+
+describe('official openai SDK against the fake', () => {
+  let fake: FakeLlm;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    fake = await startFakeLlm();
+    client = new OpenAI({ baseURL: fake.url, apiKey: 'test', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  beforeEach(() => {
+    fake.reset();
+  });
+
+  it('creates a chat completion', async () => {
+    const completion = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: PROMPT }],
+    });
+    expect(completion.choices[0]?.message.content).toBe(fakeAnswer(PROMPT));
+    expect(completion.choices[0]?.finish_reason).toBe('stop');
+  });
+
+  it('streams a chat completion', async () => {
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: PROMPT }],
+      stream: true,
+    });
+    const pieces: string[] = [];
+    let finishReason: string | null = null;
+    for await (const chunk of stream) {
+      pieces.push(chunk.choices[0]?.delta.content ?? '');
+      finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+    }
+    expect(pieces.join('')).toBe(fakeAnswer(PROMPT));
+    expect(finishReason).toBe('stop');
+    expect(fake.stats().streams.completed).toBe(1);
+  });
+
+  it('surfaces a 429 as RateLimitError with status and Headers', async () => {
+    fake.configure({ rateLimitNext: 1, retryAfterSeconds: 2, retryAfterMs: 1500 });
+    const error = await client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: PROMPT }] })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const apiError = error as RateLimitError;
+    expect(apiError.constructor.name).toBe('RateLimitError');
+    expect(apiError.status).toBe(429);
+    expect(apiError.headers).toBeInstanceOf(Headers);
+    expect(apiError.headers.get('retry-after')).toBe('2');
+    expect(apiError.headers.get('retry-after-ms')).toBe('1500');
+    expect(apiError.code).toBe('rate_limit_exceeded');
+    expect(apiError.type).toBe('requests');
+    expect(apiError.error).toMatchObject({ code: 'rate_limit_exceeded' });
+    expect(apiError.message).toMatch(/^429 Rate limit reached/);
+  });
+
+  it('surfaces a 503 as InternalServerError', async () => {
+    fake.configure({ failNext: { count: 1, status: 503 } });
+    const error = await client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: PROMPT }] })
+      .catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(InternalServerError);
+    expect((error as InternalServerError).status).toBe(503);
+  });
+
+  it('lets the SDK built-in retry honour retry-after-ms when maxRetries > 0', async () => {
+    fake.configure({ rateLimitNext: 1, retryAfterMs: 10 });
+    const retrying = client.withOptions({ maxRetries: 1 });
+    const completion = await retrying.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: PROMPT }],
+    });
+    expect(completion.choices[0]?.message.content).toBe(fakeAnswer(PROMPT));
+    expect(fake.stats()).toMatchObject({ received: 2, served: 1, failures: { rateLimit: 1 } });
+  });
+});

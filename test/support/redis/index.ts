@@ -1,0 +1,4 @@
+export * from './keys.js';
+export * from './redis-cluster.js';
+export * from './redis-server.js';
+export * from './wait.js';
