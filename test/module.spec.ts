@@ -1,0 +1,314 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Injectable, Logger, Module, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  CircuitBreaker,
+  CircuitBreakerStore,
+  InMemoryCircuitBreakerStore,
+  InvalidOptionsError,
+  Orchestrator,
+  OrchestratorModule,
+  Retry,
+  type OrchestratorModuleOptions,
+  type OrchestratorOptionsFactory,
+} from '../lib/index.js';
+
+@Injectable()
+class Llm {
+  calls = 0;
+
+  @CircuitBreaker('openai')
+  @Retry('openai')
+  async complete(prompt: string): Promise<string> {
+    this.calls++;
+    if (prompt === 'fail') throw new Error('provider down');
+    return `answer to ${prompt}`;
+  }
+}
+
+const policies = {
+  openai: {
+    circuitBreaker: { threshold: 2, recoveryWindowMs: 60_000 },
+    retry: { maxAttempts: 1 },
+  },
+};
+
+const apps: INestApplication[] = [];
+async function start(imports: any[], providers: any[] = [Llm]): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({ imports, providers }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  apps.push(app);
+  await app.init();
+  return app;
+}
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+  jest.restoreAllMocks();
+});
+
+describe('OrchestratorModule configuration', () => {
+  it('applies named policies from forRoot', async () => {
+    const app = await start([OrchestratorModule.forRoot({ policies })]);
+    const llm = app.get(Llm);
+    await expect(llm.complete('hi')).resolves.toBe('answer to hi');
+    await llm.complete('fail').catch(() => undefined);
+    await llm.complete('fail').catch(() => undefined);
+    expect(await app.get(Orchestrator).circuit('openai').state()).toBe('open');
+    expect(llm.calls).toBe(3); // maxAttempts 1: no retries
+  });
+
+  it('takes options from forRootAsync with useFactory and inject', async () => {
+    @Module({ providers: [{ provide: 'THRESHOLD', useValue: 1 }], exports: ['THRESHOLD'] })
+    class ConfigModule {}
+    const app = await start([
+      OrchestratorModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: ['THRESHOLD'],
+        useFactory: async (threshold: number) => ({
+          policies: { openai: { ...policies.openai, circuitBreaker: { threshold } } },
+        }),
+      }),
+    ]);
+    await app.get(Llm).complete('fail').catch(() => undefined);
+    expect(await app.get(Orchestrator).circuit('openai').state()).toBe('open');
+  });
+
+  it('takes options from forRootAsync with useClass', async () => {
+    class Factory implements OrchestratorOptionsFactory {
+      createOrchestratorOptions(): OrchestratorModuleOptions {
+        return { policies };
+      }
+    }
+    const app = await start([OrchestratorModule.forRootAsync({ useClass: Factory })]);
+    await expect(app.get(Llm).complete('x')).resolves.toBe('answer to x');
+  });
+
+  it('takes options from forRootAsync with useExisting', async () => {
+    @Injectable()
+    class Factory implements OrchestratorOptionsFactory {
+      createOrchestratorOptions() {
+        return { policies };
+      }
+    }
+    @Module({ providers: [Factory], exports: [Factory] })
+    class FactoryModule {}
+    const app = await start([
+      OrchestratorModule.forRootAsync({ imports: [FactoryModule], useExisting: Factory }),
+    ]);
+    await expect(app.get(Llm).complete('y')).resolves.toBe('answer to y');
+  });
+
+  it('refuses forRootAsync without a factory', () => {
+    expect(() => OrchestratorModule.forRootAsync({})).toThrow(
+      'OrchestratorModule.forRootAsync needs one of useFactory, useClass or useExisting',
+    );
+  });
+});
+
+describe('OrchestratorModule validation at bootstrap', () => {
+  const invalid: Array<[string, OrchestratorModuleOptions, string]> = [
+    [
+      'threshold 0',
+      { policies: { openai: { circuitBreaker: { threshold: 0 } } } },
+      'policy "openai": circuitBreaker.threshold should be an integer >= 1, got 0',
+    ],
+    [
+      'fractional halfOpenMaxCalls',
+      { policies: { p: { circuitBreaker: { halfOpenMaxCalls: 1.5 } } } },
+      'policy "p": circuitBreaker.halfOpenMaxCalls should be an integer >= 1, got 1.5',
+    ],
+    [
+      'negative recovery window',
+      { policies: { p: { circuitBreaker: { recoveryWindowMs: -1 } } } },
+      'policy "p": circuitBreaker.recoveryWindowMs should be a number >= 0, got -1',
+    ],
+    [
+      'maxAttempts 0',
+      { policies: { p: { retry: { maxAttempts: 0 } } } },
+      'policy "p": retry.maxAttempts should be an integer >= 1, got 0',
+    ],
+    [
+      'baseDelayMs 0',
+      { policies: { p: { retry: { baseDelayMs: 0 } } } },
+      'policy "p": retry.baseDelayMs should be a number >= 1, got 0',
+    ],
+    [
+      'maxDelayMs below baseDelayMs',
+      { policies: { p: { retry: { baseDelayMs: 500, maxDelayMs: 100 } } } },
+      'policy "p": retry.maxDelayMs should be >= baseDelayMs (500), got 100',
+    ],
+    [
+      'unknown jitter',
+      { policies: { p: { retry: { jitter: 'lots' as any } } } },
+      'policy "p": retry.jitter should be one of "none", "full", "equal", "decorrelated", got "lots"',
+    ],
+    [
+      'retryOn not a function',
+      { policies: { p: { retry: { retryOn: true as any } } } },
+      'policy "p": retry.retryOn should be a function, got true',
+    ],
+    [
+      'unknown section',
+      { policies: { p: { timeout: {} } as any } },
+      'policy "p": timeout is not a policy section',
+    ],
+  ];
+
+  it.each(invalid)('fails on %s (forRoot)', async (_name, options, message) => {
+    const failure = start([OrchestratorModule.forRoot(options)], []);
+    await expect(failure).rejects.toBeInstanceOf(InvalidOptionsError);
+    await expect(failure).rejects.toThrow(message);
+  });
+
+  it.each(invalid)('fails on %s (forRootAsync)', async (_name, options, message) => {
+    const failure = start([OrchestratorModule.forRootAsync({ useFactory: async () => options })], []);
+    await expect(failure).rejects.toThrow(message);
+  });
+
+  it('fails when a decorator names a policy the module does not define', async () => {
+    const failure = start([OrchestratorModule.forRoot({ policies: { anthropic: {} } })]);
+    await expect(failure).rejects.toBeInstanceOf(InvalidOptionsError);
+    await expect(failure).rejects.toThrow(
+      '@CircuitBreaker("openai") on Llm.complete names policy "openai", which OrchestratorModule.forRoot({ policies }) does not define (known policies: "anthropic")',
+    );
+  });
+
+  it('fails when the named policy lacks the section the decorator needs', async () => {
+    const failure = start([
+      OrchestratorModule.forRoot({ policies: { openai: { circuitBreaker: {} } } }),
+    ]);
+    await expect(failure).rejects.toThrow(
+      '@Retry("openai") on Llm.complete names policy "openai", which has no "retry" section (known policies: "openai")',
+    );
+  });
+
+  it('fails when a decorator gets bad inline options, as soon as the class is defined', () => {
+    expect(() => {
+      class Bad {
+        @Retry({ maxAttempts: -1 })
+        async go() {}
+      }
+      return Bad;
+    }).toThrow('@Retry on Bad.go: retry.maxAttempts should be an integer >= 1, got -1');
+  });
+});
+
+describe('OrchestratorModule stores', () => {
+  class CountingStore extends InMemoryCircuitBreakerStore {
+    admits = 0;
+    override admit(...args: Parameters<InMemoryCircuitBreakerStore['admit']>) {
+      this.admits++;
+      return super.admit(...args);
+    }
+  }
+
+  it('uses a store given to forRoot', async () => {
+    const store = new CountingStore();
+    const app = await start([OrchestratorModule.forRoot({ policies, stores: { circuitBreaker: store } })]);
+    await app.get(Llm).complete('a');
+    expect(store.admits).toBe(1);
+    expect(app.get(CircuitBreakerStore)).toBe(store);
+  });
+
+  it('uses a store given through overrideProvider', async () => {
+    const store = new CountingStore();
+    const moduleRef = await Test.createTestingModule({
+      imports: [OrchestratorModule.forRoot({ policies })],
+      providers: [Llm],
+    })
+      .overrideProvider(CircuitBreakerStore)
+      .useValue(store)
+      .compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+    await app.get(Llm).complete('b');
+    expect(store.admits).toBe(1);
+  });
+
+  it('rejects a store that is not one', async () => {
+    const failure = start([OrchestratorModule.forRoot({ stores: { circuitBreaker: {} as any } })], []);
+    await expect(failure).rejects.toThrow(
+      'OrchestratorModule options: stores.circuitBreaker should be a store with admit, record, snapshot, force, got {}',
+    );
+  });
+
+  it('logs once which store backs each primitive', async () => {
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    await start([OrchestratorModule.forRoot({ policies })]);
+    const lines = log.mock.calls.map((call) => String(call[0])).filter((l) => l.startsWith('stores:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('circuitBreaker=InMemoryCircuitBreakerStore');
+  });
+});
+
+describe('isolation and binding', () => {
+  it('two applications in one process do not share circuit state', async () => {
+    const first = await start([OrchestratorModule.forRoot({ policies })]);
+    const second = await start([OrchestratorModule.forRoot({ policies })]);
+    await first.get(Llm).complete('fail').catch(() => undefined);
+    await first.get(Llm).complete('fail').catch(() => undefined);
+    expect(await first.get(Orchestrator).circuit('openai').state()).toBe('open');
+    expect(await second.get(Orchestrator).circuit('openai').state()).toBe('closed');
+    await expect(second.get(Llm).complete('ok')).resolves.toBe('answer to ok');
+  });
+
+  it('lists the circuits the application uses; an unused name reads closed', async () => {
+    const app = await start([OrchestratorModule.forRoot({ policies })]);
+    const orchestrator = app.get(Orchestrator);
+    expect(orchestrator.circuits()).toEqual(['openai']);
+    expect(await orchestrator.circuit('nobody').state()).toBe('closed');
+    expect(await orchestrator.circuit('nobody').failureCount()).toBe(0);
+  });
+
+  it('opens and closes a circuit by hand through the Orchestrator service', async () => {
+    const app = await start([OrchestratorModule.forRoot({ policies })]);
+    const circuit = app.get(Orchestrator).circuit('openai');
+    await circuit.open();
+    await expect(app.get(Llm).complete('x')).rejects.toMatchObject({ name: 'CircuitOpenError' });
+    await circuit.close();
+    await expect(app.get(Llm).complete('x')).resolves.toBe('answer to x');
+  });
+
+  it('a class created with new works with inline options on private state', async () => {
+    class Plain {
+      calls = 0;
+      @CircuitBreaker({ threshold: 1 })
+      async go(): Promise<never> {
+        this.calls++;
+        throw new Error('x');
+      }
+    }
+    const a = new Plain();
+    const b = new Plain();
+    await expect(a.go()).rejects.toThrow('x');
+    await expect(a.go()).rejects.toMatchObject({ name: 'CircuitOpenError' });
+    await expect(b.go()).rejects.toThrow('x'); // b has its own circuit
+    expect([a.calls, b.calls]).toEqual([1, 1]);
+  });
+
+  it('a class created with new that names a policy fails with a clear error', async () => {
+    await expect(new Llm().complete('x')).rejects.toThrow(
+      '@CircuitBreaker("openai") on Llm.complete names a policy, but this instance was not created by a Nest application',
+    );
+  });
+
+  it('keeps the method name', () => {
+    expect(Llm.prototype.complete.name).toBe('complete');
+  });
+
+  it('warns at start-up about protected methods on request-scoped providers', async () => {
+    const { Scope } = await import('@nestjs/common');
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @Retry({ maxAttempts: 2 })
+      async go() {}
+    }
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await start([OrchestratorModule.forRoot()], [PerRequest]);
+    const messages = warn.mock.calls.map((call) => String(call[0]));
+    expect(messages.some((m) => m.includes('PerRequest.go is on a request-scoped provider'))).toBe(true);
+  });
+});
