@@ -71,7 +71,10 @@ describe('OrchestratorModule configuration', () => {
         }),
       }),
     ]);
-    await app.get(Llm).complete('fail').catch(() => undefined);
+    await app
+      .get(Llm)
+      .complete('fail')
+      .catch(() => undefined);
     expect(await app.get(Orchestrator).circuit('openai').state()).toBe('open');
   });
 
@@ -163,7 +166,10 @@ describe('OrchestratorModule validation at bootstrap', () => {
   });
 
   it.each(invalid)('fails on %s (forRootAsync)', async (_name, options, message) => {
-    const failure = start([OrchestratorModule.forRootAsync({ useFactory: async () => options })], []);
+    const failure = start(
+      [OrchestratorModule.forRootAsync({ useFactory: async () => options })],
+      [],
+    );
     await expect(failure).rejects.toThrow(message);
   });
 
@@ -206,7 +212,9 @@ describe('OrchestratorModule stores', () => {
 
   it('uses a store given to forRoot', async () => {
     const store = new CountingStore();
-    const app = await start([OrchestratorModule.forRoot({ policies, stores: { circuitBreaker: store } })]);
+    const app = await start([
+      OrchestratorModule.forRoot({ policies, stores: { circuitBreaker: store } }),
+    ]);
     await app.get(Llm).complete('a');
     expect(store.admits).toBe(1);
     expect(app.get(CircuitBreakerStore)).toBe(store);
@@ -229,7 +237,10 @@ describe('OrchestratorModule stores', () => {
   });
 
   it('rejects a store that is not one', async () => {
-    const failure = start([OrchestratorModule.forRoot({ stores: { circuitBreaker: {} as any } })], []);
+    const failure = start(
+      [OrchestratorModule.forRoot({ stores: { circuitBreaker: {} as any } })],
+      [],
+    );
     await expect(failure).rejects.toThrow(
       'OrchestratorModule options: stores.circuitBreaker should be a store with admit, record, snapshot, force, got {}',
     );
@@ -238,7 +249,9 @@ describe('OrchestratorModule stores', () => {
   it('logs once which store backs each primitive', async () => {
     const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     await start([OrchestratorModule.forRoot({ policies })]);
-    const lines = log.mock.calls.map((call) => String(call[0])).filter((l) => l.startsWith('stores:'));
+    const lines = log.mock.calls
+      .map((call) => String(call[0]))
+      .filter((l) => l.startsWith('stores:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('circuitBreaker=InMemoryCircuitBreakerStore');
   });
@@ -248,8 +261,14 @@ describe('isolation and binding', () => {
   it('two applications in one process do not share circuit state', async () => {
     const first = await start([OrchestratorModule.forRoot({ policies })]);
     const second = await start([OrchestratorModule.forRoot({ policies })]);
-    await first.get(Llm).complete('fail').catch(() => undefined);
-    await first.get(Llm).complete('fail').catch(() => undefined);
+    await first
+      .get(Llm)
+      .complete('fail')
+      .catch(() => undefined);
+    await first
+      .get(Llm)
+      .complete('fail')
+      .catch(() => undefined);
     expect(await first.get(Orchestrator).circuit('openai').state()).toBe('open');
     expect(await second.get(Orchestrator).circuit('openai').state()).toBe('closed');
     await expect(second.get(Llm).complete('ok')).resolves.toBe('answer to ok');
@@ -309,6 +328,8 @@ describe('isolation and binding', () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     await start([OrchestratorModule.forRoot()], [PerRequest]);
     const messages = warn.mock.calls.map((call) => String(call[0]));
-    expect(messages.some((m) => m.includes('PerRequest.go is on a request-scoped provider'))).toBe(true);
+    expect(messages.some((m) => m.includes('PerRequest.go is on a request-scoped provider'))).toBe(
+      true,
+    );
   });
 });

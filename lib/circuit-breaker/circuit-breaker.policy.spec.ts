@@ -11,7 +11,11 @@ const failTimes = async (cb: CircuitBreakerPolicy, n: number) => {
   for (let i = 0; i < n; i++) await cb.call(fail).catch(() => undefined);
 };
 const breaker = (threshold: number, recoveryWindowMs: number, clock = new FakeClock()) =>
-  new CircuitBreakerPolicy('svc', { threshold, recoveryWindowMs }, new InMemoryCircuitBreakerStore(clock));
+  new CircuitBreakerPolicy(
+    'svc',
+    { threshold, recoveryWindowMs },
+    new InMemoryCircuitBreakerStore(clock),
+  );
 
 describe('CircuitBreakerPolicy (seed tests)', () => {
   it('test_circuit_breaker_rejects_zero_threshold', () => {
@@ -81,7 +85,12 @@ describe('CircuitBreakerPolicy (seed tests)', () => {
   it('test_in_memory_backend_increments_and_resets (as admit/record/snapshot/force)', () => {
     const clock = new FakeClock();
     const store = new InMemoryCircuitBreakerStore(clock);
-    const config = { threshold: 3, recoveryWindowMs: 1000, halfOpenMaxCalls: 1, probeLeaseMs: 5000 };
+    const config = {
+      threshold: 3,
+      recoveryWindowMs: 1000,
+      halfOpenMaxCalls: 1,
+      probeLeaseMs: 5000,
+    };
     expect(store.snapshot('svc').failures).toBe(0);
     const admission = store.admit('svc', config);
     if (!admission.admitted) throw new Error('closed circuit should admit');
@@ -116,8 +125,16 @@ describe('CircuitBreakerPolicy (seed tests)', () => {
 
   it('test_per_service_tracking_is_independent', async () => {
     const store = new InMemoryCircuitBreakerStore(new FakeClock());
-    const a = new CircuitBreakerPolicy('service-a', { threshold: 3, recoveryWindowMs: 60_000 }, store);
-    const b = new CircuitBreakerPolicy('service-b', { threshold: 3, recoveryWindowMs: 60_000 }, store);
+    const a = new CircuitBreakerPolicy(
+      'service-a',
+      { threshold: 3, recoveryWindowMs: 60_000 },
+      store,
+    );
+    const b = new CircuitBreakerPolicy(
+      'service-b',
+      { threshold: 3, recoveryWindowMs: 60_000 },
+      store,
+    );
     await failTimes(a, 3);
     expect(await b.state()).toBe('closed');
     expect(await a.state()).toBe('open');
@@ -139,7 +156,11 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
   it('half-open admits exactly halfOpenMaxCalls of many concurrent callers', async () => {
     const clock = new FakeClock();
     const store = new InMemoryCircuitBreakerStore(clock);
-    const cb = new CircuitBreakerPolicy('svc', { threshold: 1, recoveryWindowMs: 100, halfOpenMaxCalls: 3 }, store);
+    const cb = new CircuitBreakerPolicy(
+      'svc',
+      { threshold: 1, recoveryWindowMs: 100, halfOpenMaxCalls: 3 },
+      store,
+    );
     await failTimes(cb, 1);
     clock.advance(100);
     let release!: () => void;
@@ -160,7 +181,9 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     const rejected = results.filter((r) => r.status === 'rejected');
     expect(rejected).toHaveLength(47);
-    expect(rejected.every((r) => isCircuitOpenError((r as PromiseRejectedResult).reason))).toBe(true);
+    expect(rejected.every((r) => isCircuitOpenError((r as PromiseRejectedResult).reason))).toBe(
+      true,
+    );
     expect(await cb.state()).toBe('closed');
   });
 
@@ -177,7 +200,11 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
   it('a hung probe loses its slot after probeLeaseMs', async () => {
     const clock = new FakeClock();
     const store = new InMemoryCircuitBreakerStore(clock);
-    const cb = new CircuitBreakerPolicy('svc', { threshold: 1, recoveryWindowMs: 10, probeLeaseMs: 500 }, store);
+    const cb = new CircuitBreakerPolicy(
+      'svc',
+      { threshold: 1, recoveryWindowMs: 10, probeLeaseMs: 500 },
+      store,
+    );
     await failTimes(cb, 1);
     clock.advance(10);
     void cb.call(() => new Promise(() => undefined)); // never settles
@@ -226,9 +253,14 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
 
   it('opens and closes by hand, reporting transitions as events', async () => {
     const events: OrchestratorEvent[] = [];
-    const cb = new CircuitBreakerPolicy('svc', {}, new InMemoryCircuitBreakerStore(new FakeClock()), {
-      events: { active: true, emit: (e) => events.push(e) },
-    });
+    const cb = new CircuitBreakerPolicy(
+      'svc',
+      {},
+      new InMemoryCircuitBreakerStore(new FakeClock()),
+      {
+        events: { active: true, emit: (e) => events.push(e) },
+      },
+    );
     await cb.open();
     expect(await cb.state()).toBe('open');
     await cb.close();

@@ -17,7 +17,13 @@ export type OrchestratorEvent =
   | { type: 'dedupe.executed'; dedupe: string; outcome: 'success' | 'failure' }
   | { type: 'backpressure.shed'; guard: string; depth: number; capacity: number; waited: boolean }
   | { type: 'backpressure.waiting'; guard: string; depth: number; queued: number }
-  | { type: 'backpressure.soft-limit'; guard: string; depth: number; softLimit: number; capacity: number }
+  | {
+      type: 'backpressure.soft-limit';
+      guard: string;
+      depth: number;
+      softLimit: number;
+      capacity: number;
+    }
   | { type: 'pipeline.stage.started'; pipeline: string; stage: string; index: number }
   | {
       type: 'pipeline.stage.finished';

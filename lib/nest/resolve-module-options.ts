@@ -18,8 +18,14 @@ export function resolveModuleOptions(
   for (const [primitive, store] of Object.entries(resolved.stores ?? {})) {
     if (store === undefined) continue;
     const methods: readonly string[] = STORE_METHODS[primitive as keyof typeof STORE_METHODS] ?? [];
-    const ok = typeof store === 'object' && methods.every((m) => typeof (store as any)[m] === 'function');
-    check(ok, `OrchestratorModule options: stores.${primitive}`, `a store with ${methods.join(', ')}`, store);
+    const ok =
+      typeof store === 'object' && methods.every((m) => typeof (store as any)[m] === 'function');
+    check(
+      ok,
+      `OrchestratorModule options: stores.${primitive}`,
+      `a store with ${methods.join(', ')}`,
+      store,
+    );
   }
   return resolved;
 }

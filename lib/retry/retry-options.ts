@@ -67,6 +67,11 @@ export function resolveRetryOptions(options: RetryOptions = {}, scope = ''): Res
   );
   checkOneOf(at('jitter'), resolved.jitter, JITTER_MODES);
   checkFunction(at('retryOn'), resolved.retryOn);
-  check(typeof resolved.honorRetryAfter === 'boolean', at('honorRetryAfter'), 'a boolean', resolved.honorRetryAfter);
+  check(
+    typeof resolved.honorRetryAfter === 'boolean',
+    at('honorRetryAfter'),
+    'a boolean',
+    resolved.honorRetryAfter,
+  );
   return resolved;
 }

@@ -44,7 +44,12 @@ describe('RetryPolicy.nextDelay', () => {
   const fixedRandom = (value: number) => () => value;
 
   it("gives exactly the capped exponential delay with jitter 'none'", () => {
-    const p = new RetryPolicy({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 300, jitter: 'none' });
+    const p = new RetryPolicy({
+      maxAttempts: 5,
+      baseDelayMs: 100,
+      maxDelayMs: 300,
+      jitter: 'none',
+    });
     expect([1, 2, 3, 4].map((n) => p.nextDelay(new Error('x'), n))).toEqual([100, 200, 300, 300]);
   });
 

@@ -1,6 +1,9 @@
 import type { BackpressureOptions } from '../backpressure/backpressure-options.js';
 import { resolveBackpressureOptions } from '../backpressure/backpressure-options.js';
-import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from '../circuit-breaker/circuit-breaker-options.js';
+import {
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+} from '../circuit-breaker/circuit-breaker-options.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { checkObject } from '../core/validate.js';
 import { resolveDedupeOptions, type DedupeOptions } from '../dedupe/dedupe-options.js';
@@ -27,7 +30,11 @@ export function validatePolicies(policies: Record<string, PolicyOptions> | undef
   for (const [name, policy] of Object.entries(policies)) validatePolicy(name, policy);
 }
 
-export function validatePolicy(name: string, policy: PolicyOptions, scope = `policy "${name}"`): void {
+export function validatePolicy(
+  name: string,
+  policy: PolicyOptions,
+  scope = `policy "${name}"`,
+): void {
   checkObject(scope, policy);
   for (const key of Object.keys(policy)) {
     if (!(SECTIONS as readonly string[]).includes(key)) {

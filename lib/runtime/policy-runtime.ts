@@ -1,6 +1,6 @@
 import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
 import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
-import { resolveBackpressureOptions, type BackpressureOptions } from '../backpressure/backpressure-options.js';
+import type { BackpressureOptions } from '../backpressure/backpressure-options.js';
 import type { BackpressureStore } from '../backpressure/backpressure.store.js';
 import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
 import { CircuitBreakerLayer } from '../circuit-breaker/circuit-breaker.layer.js';
@@ -21,7 +21,12 @@ import { RetryLayer } from '../retry/retry.layer.js';
 import { RetryPolicy } from '../retry/retry.policy.js';
 import type { RetryOptions } from '../retry/retry-options.js';
 import type { PolicyOptions } from './policy-options.js';
-import { DECORATOR_NAMES, type PolicyKind, type PolicySpec, type ProtectedMethod } from './protected-method.js';
+import {
+  DECORATOR_NAMES,
+  type PolicyKind,
+  type PolicySpec,
+  type ProtectedMethod,
+} from './protected-method.js';
 
 /**
  * The stores behind the primitives; each is swappable (`forRoot({ stores })`).
@@ -168,7 +173,8 @@ export class PolicyRuntime {
 
   private unknownPolicy(spec: PolicySpec, owner: LayerOwner, exists: boolean): InvalidOptionsError {
     const known = Object.keys(this.deps.policies).map((n) => JSON.stringify(n));
-    const knownText = known.length > 0 ? `known policies: ${known.join(', ')}` : 'no policy is defined';
+    const knownText =
+      known.length > 0 ? `known policies: ${known.join(', ')}` : 'no policy is defined';
     const problem = exists
       ? `names policy "${String(spec.ref)}", which has no "${spec.kind}" section (${knownText})`
       : `names policy "${String(spec.ref)}", which OrchestratorModule.forRoot({ policies }) does not define (${knownText})`;

@@ -60,7 +60,9 @@ export function protectMethod(
 
 function describeMethod(target: object, key: string | symbol, original: unknown): ProtectedMethod {
   if (typeof original !== 'function') {
-    throw new TypeError(`nestjs-orchestrator decorators apply to methods; ${String(key)} is not one`);
+    throw new TypeError(
+      `nestjs-orchestrator decorators apply to methods; ${String(key)} is not one`,
+    );
   }
   const className = (target as { constructor?: Function }).constructor?.name ?? 'Object';
   return {
@@ -112,7 +114,7 @@ export function copyMethodMetadata(from: Function, to: Function): void {
 /** The protected methods an instance has, own class first, walking up the prototype chain. */
 export function protectedMethodsOf(instance: object): ProtectedMethod[] {
   const found = new Map<symbol, ProtectedMethod>();
-  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; ) {
+  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype;) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       const descriptor = Object.getOwnPropertyDescriptor(proto, name);
       const method = protectedMethodOf(descriptor?.value);
