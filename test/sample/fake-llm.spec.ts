@@ -260,35 +260,45 @@ describe('fake LLM server', () => {
 });
 
 describe('fake LLM hanging', () => {
-  it('hangs the next request until close(), which returns promptly', async () => {
-    const fake = await startFakeLlm({ hangNext: 1 });
-    const pending = chat(fake, chatBody()).then(
-      (res) => res.status,
-      (err: unknown) => err,
-    );
-    await waitFor(() => fake.stats().failures.hang === 1);
-    expect(fake.stats().inFlight).toBe(1);
-
+  async function expectPromptClose(fake: FakeLlm): Promise<void> {
     const started = performance.now();
     await fake.close();
     expect(performance.now() - started).toBeLessThan(500);
-    expect(await pending).toBeInstanceOf(Error);
+  }
+
+  it('hangs the next request until close(), which returns promptly', async () => {
+    const fake = await startFakeLlm({ hangNext: 1 });
+    try {
+      const pending = chat(fake, chatBody());
+      pending.catch(() => undefined);
+      await waitFor(() => fake.stats().failures.hang === 1);
+      expect(fake.stats().inFlight).toBe(1);
+      await expectPromptClose(fake);
+      await expect(pending).rejects.toThrow('fetch failed');
+    } finally {
+      await fake.close();
+    }
   });
 
   it('closes open streams and pending latency as well', async () => {
-    const fake = await startFakeLlm({ hang: true });
-    fake.configure({ hang: false, latencyMs: 10_000 });
-    const slow = chat(fake, chatBody()).catch((err: unknown) => err);
-    fake.configure({ latencyMs: 0, tokenDelayMs: 10_000 });
-    const stream = chat(fake, chatBody(PROMPT, true));
-    await (await stream).body!.getReader().read();
-    await waitFor(() => fake.stats().inFlight === 2);
+    const fake = await startFakeLlm({ latencyMs: 10_000 });
+    try {
+      const slow = chat(fake, chatBody());
+      slow.catch(() => undefined);
+      await waitFor(() => fake.stats().inFlight === 1);
+      fake.configure({ latencyMs: 0, tokenDelayMs: 10_000 });
+      const stream = await chat(fake, chatBody(PROMPT, true));
+      const reader = stream.body!.getReader();
+      await reader.read();
+      expect(fake.stats().inFlight).toBe(2);
 
-    const started = performance.now();
-    await fake.close();
-    expect(performance.now() - started).toBeLessThan(500);
-    expect(await slow).toBeInstanceOf(Error);
-    expect(fake.stats().streams.aborted).toBe(1);
+      await expectPromptClose(fake);
+      await expect(slow).rejects.toThrow('fetch failed');
+      await expect(reader.read()).rejects.toThrow();
+      expect(fake.stats().streams).toEqual({ started: 1, completed: 0, aborted: 1 });
+    } finally {
+      await fake.close();
+    }
   });
 });
 
