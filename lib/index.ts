@@ -15,6 +15,7 @@ export { InvalidOptionsError, isInvalidOptionsError } from './core/invalid-optio
 export { Retry } from './retry/retry.decorator.js';
 export { RetryPolicy, type RetryRuntime } from './retry/retry.policy.js';
 export { retryAfterHintMs } from './retry/retry-after.js';
+export { isRetryableLlmError } from './retry/llm-retry.js';
 export {
   DEFAULT_RETRY_OPTIONS,
   retryUnlessOrchestratorError,
@@ -45,16 +46,55 @@ export {
 } from './circuit-breaker/circuit-breaker-options.js';
 
 // Dedupe
-export { DedupeStore } from './dedupe/dedupe.store.js';
+export {
+  Dedupe,
+  type DedupeDecorator,
+  type DedupeKeyDoesNotAcceptMethodArguments,
+} from './dedupe/dedupe.decorator.js';
+export {
+  DedupeStore,
+  type DedupeClaim,
+  type DedupeConfig,
+  type DedupeSettlement,
+} from './dedupe/dedupe.store.js';
 export { InMemoryDedupeStore } from './dedupe/in-memory-dedupe.store.js';
-export { Deduplicator } from './dedupe/deduplicator.js';
-export type { DedupeOptions } from './dedupe/dedupe-options.js';
+export {
+  Deduplicator,
+  type DeduplicationResult,
+  type DedupeRuntime,
+} from './dedupe/deduplicator.js';
+export { defaultDedupeKey } from './dedupe/dedupe-key.js';
+export { RecordedStream } from './dedupe/shared-stream.js';
+export type { DedupeHandle } from './nest/orchestrator.service.js';
+export {
+  DEDUPE_STREAM_CACHE_LIMIT,
+  DEFAULT_DEDUPE_OPTIONS,
+  type DedupeOptions,
+} from './dedupe/dedupe-options.js';
 
 // Backpressure
-export { BackpressureStore } from './backpressure/backpressure.store.js';
+export { Backpressure } from './backpressure/backpressure.decorator.js';
+export {
+  BackpressureStore,
+  type BackpressureAcquisition,
+  type BackpressureConfig,
+} from './backpressure/backpressure.store.js';
 export { InMemoryBackpressureStore } from './backpressure/in-memory-backpressure.store.js';
-export { BackpressureGuard } from './backpressure/backpressure.guard.js';
-export type { BackpressureOptions } from './backpressure/backpressure-options.js';
+export {
+  BackpressureGuard,
+  SOFT_LIMIT_WARNING_INTERVAL_MS,
+  type BackpressurePermit,
+  type BackpressureRuntime,
+} from './backpressure/backpressure.guard.js';
+export {
+  BackpressureShedError,
+  isBackpressureShedError,
+} from './backpressure/backpressure-shed.error.js';
+export type { BackpressureHandle } from './nest/orchestrator.service.js';
+export {
+  DEFAULT_BACKPRESSURE_OPTIONS,
+  type BackpressureOptions,
+} from './backpressure/backpressure-options.js';
 
 // Nest
 export type { PolicyOptions } from './runtime/policy-options.js';
@@ -68,3 +108,17 @@ export type {
 export { Orchestrator, type CircuitHandle } from './nest/orchestrator.service.js';
 export { OrchestratorExceptionFilter } from './nest/orchestrator-exception.filter.js';
 export { ORCHESTRATOR_CLOCK } from './nest/orchestrator.constants.js';
+
+// Pipeline
+export { Pipeline } from './pipeline/pipeline.js';
+export { PipelineStageError, isPipelineStageError } from './pipeline/pipeline-stage.error.js';
+export { PipelineAbortedError, isPipelineAbortedError } from './pipeline/pipeline-aborted.error.js';
+export type {
+  PipelineErrorHandler,
+  PipelineRunOptions,
+  StageContext,
+  StageFn,
+  StageOptions,
+  StageTiming,
+  TimedPipelineResult,
+} from './pipeline/pipeline.types.js';

@@ -7,6 +7,12 @@ export interface Call {
   readonly args: unknown[];
   /** Set by the dedupe layer, so that a peek from an outer layer and the call hash once. */
   dedupeKey?: string;
+  /**
+   * Set by the dedupe layer when this call leads a shared stream: settles when the shared
+   * execution ends, which may be after this caller stopped reading. An outer backpressure slot
+   * is held until then, so the execution never runs outside the cap.
+   */
+  sharedExecution?: Promise<void>;
 }
 
 /** The rest of a chain, as seen by one layer: the next layer, or the method itself. */

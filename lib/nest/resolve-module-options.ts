@@ -4,8 +4,8 @@ import type { OrchestratorModuleOptions } from './orchestrator-options.interface
 
 const STORE_METHODS = {
   circuitBreaker: ['admit', 'record', 'snapshot', 'force'],
-  dedupe: [],
-  backpressure: [],
+  dedupe: ['claim', 'complete', 'fail', 'renew', 'forget', 'size'],
+  backpressure: ['acquire', 'release', 'renew', 'depth'],
 } as const;
 
 /** Validates module options, sync or async alike; throws `InvalidOptionsError` at bootstrap. */

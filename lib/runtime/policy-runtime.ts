@@ -49,7 +49,7 @@ export interface RuntimeDependencies {
 
 /** Who asks for a layer: a decorated method or a pipeline stage; named in errors and state keys. */
 export interface LayerOwner {
-  /** `Class.method` or `pipeline "name" stage "stage"`, the default state key. */
+  /** `Class.method` or `<pipeline>.<stage>`, the default state key. */
   readonly id: string;
   /** How the owner is described in errors, e.g. `@Retry("p") on Cats.find`. */
   describe(kind: PolicyKind, ref: PolicySpec['ref']): string;

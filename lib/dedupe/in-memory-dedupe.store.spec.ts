@@ -1,0 +1,141 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Clock } from '../core/clock.js';
+import type { DedupeClaim, DedupeConfig } from './dedupe.store.js';
+import { InMemoryDedupeStore } from './in-memory-dedupe.store.js';
+
+class FakeClock implements Clock {
+  time = 1_000_000;
+  now(): number {
+    return this.time;
+  }
+  sleep(): Promise<void> {
+    return new Promise(() => undefined);
+  }
+}
+
+const config: DedupeConfig = { leaseMs: 10_000, maxEntries: 3 };
+
+function ownerToken(claim: DedupeClaim): string {
+  if (claim.kind !== 'owner') throw new Error(`expected owner, got ${claim.kind}`);
+  return claim.token;
+}
+
+function cacheValue(store: InMemoryDedupeStore, key: string, value: unknown, ttlMs: number) {
+  const token = ownerToken(store.claim('ns', key, config));
+  store.complete('ns', key, token, value, ttlMs, config);
+}
+
+describe('InMemoryDedupeStore', () => {
+  it('answers synchronously: owner, then in-progress, then cached', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    const token = ownerToken(store.claim('ns', 'k', config));
+    expect(store.claim('ns', 'k', config)).toMatchObject({
+      kind: 'in-progress',
+      leaseRemainingMs: 10_000,
+    });
+    store.complete('ns', 'k', token, 'v', 1_000, config);
+    expect(store.claim('ns', 'k', config)).toEqual({ kind: 'cached', value: 'v' });
+  });
+
+  it('expires a cached value lazily at its TTL (fake clock)', () => {
+    const clock = new FakeClock();
+    const store = new InMemoryDedupeStore(clock);
+    cacheValue(store, 'k', 'v', 1_000);
+    clock.time += 999;
+    expect(store.peekCached('ns', 'k')).toBe(true);
+    clock.time += 1;
+    expect(store.peekCached('ns', 'k')).toBe(false);
+    expect(store.claim('ns', 'k', config).kind).toBe('owner');
+  });
+
+  it('evicts the least recently used entry beyond maxEntries; a read refreshes recency', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    cacheValue(store, 'a', 1, 60_000);
+    cacheValue(store, 'b', 2, 60_000);
+    cacheValue(store, 'c', 3, 60_000);
+    expect(store.claim('ns', 'a', config)).toEqual({ kind: 'cached', value: 1 }); // a is now recent
+    cacheValue(store, 'd', 4, 60_000); // evicts b, the least recently used
+    expect(store.size('ns')).toBe(3);
+    expect(store.peekCached('ns', 'a')).toBe(true);
+    expect(store.peekCached('ns', 'b')).toBe(false);
+    expect(store.peekCached('ns', 'c')).toBe(true);
+    expect(store.peekCached('ns', 'd')).toBe(true);
+  });
+
+  it('stays bounded: 100,000 distinct keys with maxEntries 1,000 leave exactly 1,000 entries', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    const bounded: DedupeConfig = { leaseMs: 10_000, maxEntries: 1_000 };
+    for (let i = 0; i < 100_000; i++) {
+      const token = ownerToken(store.claim('ns', `k${i}`, bounded));
+      store.complete('ns', `k${i}`, token, i, 60_000, bounded);
+    }
+    expect(store.size('ns')).toBe(1_000);
+    expect(store.peekCached('ns', 'k99999')).toBe(true);
+    expect(store.peekCached('ns', 'k98999')).toBe(false);
+  });
+
+  it('counts only live entries in size()', () => {
+    const clock = new FakeClock();
+    const store = new InMemoryDedupeStore(clock);
+    cacheValue(store, 'short', 1, 100);
+    cacheValue(store, 'long', 2, 10_000);
+    clock.time += 100;
+    expect(store.size('ns')).toBe(1);
+    expect(store.size('other')).toBe(0);
+  });
+
+  it('a lapsed claim goes to the next claimant; the old token can no longer renew or fail it', () => {
+    const clock = new FakeClock();
+    const store = new InMemoryDedupeStore(clock);
+    const first = ownerToken(store.claim('ns', 'k', config));
+    clock.time += 5_000;
+    expect(store.renew('ns', 'k', first, config)).toBe(true);
+    clock.time += 10_000;
+    const second = ownerToken(store.claim('ns', 'k', config));
+    expect(second).not.toBe(first);
+    expect(store.renew('ns', 'k', first, config)).toBe(false);
+    store.fail('ns', 'k', first);
+    expect(store.claim('ns', 'k', config).kind).toBe('in-progress');
+  });
+
+  it('tells waiters how a claim ended: with the value, or not completed', async () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    const token = ownerToken(store.claim('ns', 'ok', config));
+    const waiting = store.claim('ns', 'ok', config);
+    store.complete('ns', 'ok', token, 'v', 0, config);
+    expect(waiting.kind === 'in-progress' && (await waiting.settled)).toEqual({
+      completed: true,
+      value: 'v',
+    });
+    const failing = ownerToken(store.claim('ns', 'bad', config));
+    const waitingBad = store.claim('ns', 'bad', config);
+    store.fail('ns', 'bad', failing);
+    expect(waitingBad.kind === 'in-progress' && (await waitingBad.settled)).toEqual({
+      completed: false,
+    });
+  });
+
+  it('keeps the first cached result: a second complete does not overwrite it', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    cacheValue(store, 'k', 'first', 60_000);
+    store.complete('ns', 'k', 'stale-token', 'second', 60_000, config);
+    expect(store.claim('ns', 'k', config)).toEqual({ kind: 'cached', value: 'first' });
+  });
+
+  it('with ttlMs 0 a complete only releases the claim of its own token', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    ownerToken(store.claim('ns', 'k', config));
+    store.complete('ns', 'k', 'someone-else', 'v', 0, config);
+    expect(store.claim('ns', 'k', config).kind).toBe('in-progress');
+  });
+
+  it('forget drops a claim or a value', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    cacheValue(store, 'v', 1, 60_000);
+    ownerToken(store.claim('ns', 'c', config));
+    store.forget('ns', 'v');
+    store.forget('ns', 'c');
+    store.forget('ns', 'absent');
+    expect(store.size('ns')).toBe(0);
+  });
+});
