@@ -34,15 +34,7 @@ export class CircuitBreakerLayer implements Layer {
 
   private run(admission: CircuitAdmission, next: Step, call: Call): Promise<unknown> {
     if (!admission.admitted) return Promise.reject(this.policy.rejection(admission));
-    return next.promise(call).then(
-      (value) => {
-        this.policy.settle(admission, 'success');
-        return value;
-      },
-      (error) => {
-        this.policy.settleError(admission, error);
-        throw error;
-      },
-    );
+    const settle = this.policy.settlerFor(admission);
+    return next.promise(call).then(settle.success, settle.failure);
   }
 }

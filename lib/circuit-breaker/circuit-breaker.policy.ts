@@ -42,6 +42,7 @@ export class CircuitBreakerPolicy {
   readonly config: CircuitConfig;
   readonly store: CircuitBreakerStore;
   private readonly events: EventSink;
+  private settler: Settler | undefined;
 
   constructor(
     readonly circuit: string,
@@ -98,6 +99,19 @@ export class CircuitBreakerPolicy {
     this.settle(admission, this.options.isFailure(error) ? 'failure' : 'ignored');
   }
 
+  /**
+   * The outcome callbacks of an admitted call. While the circuit stays closed every call shares
+   * one admission, so its callbacks are made once and reused: the hot path allocates no closures.
+   */
+  settlerFor(admission: AdmittedCall): Settler {
+    const cached = this.settler;
+    if (cached !== undefined && cached.admission === admission) return cached;
+    const settler = new Settler(this, admission);
+    // A probe's admission is its own; caching it would only evict the closed one.
+    if (!admission.probe) this.settler = settler;
+    return settler;
+  }
+
   rejection(admission: Rejection): CircuitOpenError {
     return withoutStack(() => new CircuitOpenError(this.circuit, admission.retryAfterMs));
   }
@@ -133,16 +147,8 @@ export class CircuitBreakerPolicy {
       this.settleError(admission, error);
       return Promise.reject(error);
     }
-    return Promise.resolve(result).then(
-      (value) => {
-        this.settle(admission, 'success');
-        return value;
-      },
-      (error) => {
-        this.settleError(admission, error);
-        throw error;
-      },
-    );
+    const settle = this.settlerFor(admission);
+    return Promise.resolve(result).then(settle.success, settle.failure) as Promise<T>;
   }
 
   private observe(admission: CircuitAdmission): CircuitAdmission {
@@ -163,4 +169,22 @@ export class CircuitBreakerPolicy {
     if (!this.events.active) return;
     this.events.emit({ type: 'store.error', primitive: 'circuitBreaker', name: this.circuit, operation, error });
   }
+}
+
+/** @internal Records how one admission's call ended, then passes its value or error on. */
+export class Settler {
+  constructor(
+    private readonly policy: CircuitBreakerPolicy,
+    readonly admission: AdmittedCall,
+  ) {}
+
+  readonly success = <T>(value: T): T => {
+    this.policy.settle(this.admission, 'success');
+    return value;
+  };
+
+  readonly failure = (error: unknown): never => {
+    this.policy.settleError(this.admission, error);
+    throw error;
+  };
 }

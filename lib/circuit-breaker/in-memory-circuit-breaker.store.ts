@@ -28,6 +28,8 @@ interface CircuitEntry {
  */
 export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   private readonly circuits = new Map<string, CircuitEntry>();
+  private lastCircuit: string | undefined;
+  private lastEntry: CircuitEntry | undefined;
 
   constructor(private readonly clock: Clock = systemClock) {
     super();
@@ -132,7 +134,19 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return { from, to, at };
   }
 
+  /**
+   * Each call looks its circuit up twice (admit, record), nearly always the same one in a row:
+   * remembering the last lookup skips the hash. Entries are never removed, so it cannot go stale.
+   */
   private entry(circuit: string): CircuitEntry {
+    if (circuit === this.lastCircuit) return this.lastEntry!;
+    const entry = this.lookup(circuit);
+    this.lastCircuit = circuit;
+    this.lastEntry = entry;
+    return entry;
+  }
+
+  private lookup(circuit: string): CircuitEntry {
     let entry = this.circuits.get(circuit);
     if (entry === undefined) {
       entry = {

@@ -8,7 +8,7 @@ export class RetryLayer implements Layer {
   promise(next: Step, call: Call): Promise<unknown> {
     return next
       .promise(call)
-      .catch((error) => this.policy.retryAfterFailure(() => next.promise(call), error));
+      .then(undefined, (error) => this.policy.retryAfterFailure(() => next.promise(call), error));
   }
 
   async *stream(next: Step, call: Call): AsyncIterable<unknown> {
