@@ -1,5 +1,4 @@
 import { describe, expect, it, jest, afterEach } from '@jest/globals';
-import type { Clock } from '../core/clock.js';
 import type { EventSink, OrchestratorEvent } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { BackpressureGuard, SOFT_LIMIT_WARNING_INTERVAL_MS } from './backpressure.guard.js';
@@ -7,16 +6,7 @@ import { resolveBackpressureOptions } from './backpressure-options.js';
 import { BackpressureShedError, isBackpressureShedError } from './backpressure-shed.error.js';
 import { BackpressureStore, type BackpressureAcquisition } from './backpressure.store.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
-
-class FakeClock implements Clock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-  sleep(): Promise<void> {
-    return new Promise(() => undefined);
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
 
 function recorder(): EventSink & { events: OrchestratorEvent[] } {
   const events: OrchestratorEvent[] = [];
@@ -136,7 +126,7 @@ describe('BackpressureGuard: soft limit, shed details, options', () => {
     expect(warnings).toEqual([
       'backpressure "llm": 2 calls in flight reached the soft limit of 2 (capacity 5)',
     ]);
-    clock.time += SOFT_LIMIT_WARNING_INTERVAL_MS;
+    clock.advance(SOFT_LIMIT_WARNING_INTERVAL_MS);
     await g.tryAcquire();
     expect(warnings[1]).toBe(
       'backpressure "llm": 4 calls in flight reached the soft limit of 2 (capacity 5); 1 more times since the last warning',
@@ -152,7 +142,7 @@ describe('BackpressureGuard: soft limit, shed details, options', () => {
     const first = await shedOf(g.tryAcquire());
     expect(first).toMatchObject({ guard: 'g', depth: 2, capacity: 2, retryAfterMs: 1000 });
     expect(first.stack).not.toContain('backpressure.guard'); // built without a stack on the hot path
-    clock.time += 400;
+    clock.advance(400);
     await g.release(); // held 400 ms
     await g.tryAcquire();
     const second = await shedOf(g.tryAcquire());

@@ -5,16 +5,7 @@ import { Chain } from '../core/layer.js';
 import { DedupeLayer } from './dedupe.layer.js';
 import { DEDUPE_STREAM_CACHE_LIMIT, type DedupeOptions } from './dedupe-options.js';
 import { Deduplicator } from './deduplicator.js';
-
-class FakeClock implements Clock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-  sleep(): Promise<void> {
-    return new Promise(() => undefined);
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
 
 /** A source the test feeds item by item; it records how it ended. */
 class ControlledSource {
@@ -178,7 +169,7 @@ describe('@Dedupe on streams', () => {
     expect(await drain(open('p'))).toEqual([1, 2]);
     expect(await drain(open('p'))).toEqual([1, 2]);
     expect(executions).toBe(1);
-    clock.time += 1_000;
+    clock.advance(1_000);
     expect(await drain(open('p'))).toEqual([1, 2]);
     expect(executions).toBe(2);
   });

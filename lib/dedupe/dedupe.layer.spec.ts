@@ -9,31 +9,7 @@ import type { DedupeOptions } from './dedupe-options.js';
 import { DedupeStore, type DedupeClaim } from './dedupe.store.js';
 import { Deduplicator } from './deduplicator.js';
 import { InMemoryDedupeStore } from './in-memory-dedupe.store.js';
-
-/** A clock the test moves by hand; `sleep` resolves when the time is advanced past it. */
-class FakeClock implements Clock {
-  time = 1_000_000;
-  private timers: Array<{ at: number; resolve: () => void }> = [];
-  now(): number {
-    return this.time;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = { at: this.time + ms, resolve };
-      this.timers.push(timer);
-      signal?.addEventListener('abort', () => {
-        this.timers = this.timers.filter((t) => t !== timer);
-        reject(signal.reason);
-      });
-    });
-  }
-  advance(ms: number): void {
-    this.time += ms;
-    const due = this.timers.filter((t) => t.at <= this.time);
-    this.timers = this.timers.filter((t) => t.at > this.time);
-    for (const timer of due) timer.resolve();
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
 
 function recorder(): EventSink & { events: OrchestratorEvent[] } {
   const events: OrchestratorEvent[] = [];

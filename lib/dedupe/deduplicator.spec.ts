@@ -1,20 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Clock } from '../core/clock.js';
 import { isInvalidOptionsError } from '../core/invalid-options.error.js';
 import { Deduplicator } from './deduplicator.js';
 import { resolveDedupeOptions } from './dedupe-options.js';
 import { InMemoryDedupeStore } from './in-memory-dedupe.store.js';
-
-/** A clock the test moves by hand. */
-class FakeClock implements Clock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-  sleep(): Promise<void> {
-    return new Promise(() => undefined);
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
 
 describe('Deduplicator: the seed tests, ported', () => {
   it('test_deduplicator_new_key_is_new: a key never seen is new', async () => {
@@ -86,9 +75,9 @@ describe('Deduplicator primitive, beyond the seed', () => {
     const d = new Deduplicator({ ttlMs: 5_000 }, undefined, { clock });
     await d.checkAndRegister('k');
     await d.complete('k', 'v');
-    clock.time += 4_999;
+    clock.advance(4_999);
     expect(await d.checkAndRegister('k')).toEqual({ kind: 'cached', value: 'v' });
-    clock.time += 1;
+    clock.advance(1);
     expect(await d.checkAndRegister('k')).toEqual({ kind: 'new' });
   });
 
@@ -96,9 +85,9 @@ describe('Deduplicator primitive, beyond the seed', () => {
     const clock = new FakeClock();
     const d = new Deduplicator({ ttlMs: 60_000, leaseMs: 1_000 }, undefined, { clock });
     await d.checkAndRegister('k');
-    clock.time += 999;
+    clock.advance(999);
     expect(await d.checkAndRegister('k')).toEqual({ kind: 'in-progress' });
-    clock.time += 1;
+    clock.advance(1);
     expect(await d.checkAndRegister('k')).toEqual({ kind: 'new' });
   });
 

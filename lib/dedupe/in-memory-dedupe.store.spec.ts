@@ -1,17 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Clock } from '../core/clock.js';
 import type { DedupeClaim, DedupeConfig } from './dedupe.store.js';
 import { InMemoryDedupeStore } from './in-memory-dedupe.store.js';
-
-class FakeClock implements Clock {
-  time = 1_000_000;
-  now(): number {
-    return this.time;
-  }
-  sleep(): Promise<void> {
-    return new Promise(() => undefined);
-  }
-}
+import { FakeClock } from '../../test/support/fake-clock.js';
 
 const config: DedupeConfig = { leaseMs: 10_000, maxEntries: 3 };
 
@@ -41,9 +31,9 @@ describe('InMemoryDedupeStore', () => {
     const clock = new FakeClock();
     const store = new InMemoryDedupeStore(clock);
     cacheValue(store, 'k', 'v', 1_000);
-    clock.time += 999;
+    clock.advance(999);
     expect(store.peekCached('ns', 'k')).toBe(true);
-    clock.time += 1;
+    clock.advance(1);
     expect(store.peekCached('ns', 'k')).toBe(false);
     expect(store.claim('ns', 'k', config).kind).toBe('owner');
   });
@@ -79,7 +69,7 @@ describe('InMemoryDedupeStore', () => {
     const store = new InMemoryDedupeStore(clock);
     cacheValue(store, 'short', 1, 100);
     cacheValue(store, 'long', 2, 10_000);
-    clock.time += 100;
+    clock.advance(100);
     expect(store.size('ns')).toBe(1);
     expect(store.size('other')).toBe(0);
   });
@@ -88,9 +78,9 @@ describe('InMemoryDedupeStore', () => {
     const clock = new FakeClock();
     const store = new InMemoryDedupeStore(clock);
     const first = ownerToken(store.claim('ns', 'k', config));
-    clock.time += 5_000;
+    clock.advance(5_000);
     expect(store.renew('ns', 'k', first, config)).toBe(true);
-    clock.time += 10_000;
+    clock.advance(10_000);
     const second = ownerToken(store.claim('ns', 'k', config));
     expect(second).not.toBe(first);
     expect(store.renew('ns', 'k', first, config)).toBe(false);

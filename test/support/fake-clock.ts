@@ -10,8 +10,16 @@ export class FakeClock implements Clock {
     return this.current;
   }
 
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.sleepers.push({ at: this.current + ms, resolve }));
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const sleeper = { at: this.current + ms, resolve };
+      this.sleepers.push(sleeper);
+      signal?.addEventListener('abort', () => {
+        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+        reject(signal.reason);
+      });
+    });
   }
 
   /** Moves time forward and wakes every sleeper whose deadline has passed. */
