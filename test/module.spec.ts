@@ -246,6 +246,14 @@ describe('OrchestratorModule stores', () => {
     );
   });
 
+  it('rejects a store under a name that is not a store kind', async () => {
+    const stores = { cache: new InMemoryCircuitBreakerStore() } as any;
+    const failure = start([OrchestratorModule.forRoot({ stores })], []);
+    await expect(failure).rejects.toThrow(
+      'OrchestratorModule options: stores.cache is not a store kind; use one of circuitBreaker, dedupe, backpressure',
+    );
+  });
+
   it('logs once which store backs each primitive', async () => {
     const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     await start([OrchestratorModule.forRoot({ policies })]);

@@ -1,3 +1,4 @@
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { check, checkObject } from '../core/validate.js';
 import { validatePolicies } from '../runtime/policy-options.js';
 import type { OrchestratorModuleOptions } from './orchestrator-options.interface.js';
@@ -16,16 +17,21 @@ export function resolveModuleOptions(
   checkObject('OrchestratorModule options', resolved);
   validatePolicies(resolved.policies);
   for (const [primitive, store] of Object.entries(resolved.stores ?? {})) {
-    if (store === undefined) continue;
-    const methods: readonly string[] = STORE_METHODS[primitive as keyof typeof STORE_METHODS] ?? [];
-    const ok =
-      typeof store === 'object' && methods.every((m) => typeof (store as any)[m] === 'function');
-    check(
-      ok,
-      `OrchestratorModule options: stores.${primitive}`,
-      `a store with ${methods.join(', ')}`,
-      store,
-    );
+    if (store !== undefined) checkStore(primitive, store);
   }
   return resolved;
+}
+
+function checkStore(primitive: string, store: unknown): void {
+  const path = `OrchestratorModule options: stores.${primitive}`;
+  if (!(primitive in STORE_METHODS)) {
+    const kinds = Object.keys(STORE_METHODS).join(', ');
+    throw new InvalidOptionsError(path, `is not a store kind; use one of ${kinds}`);
+  }
+  const methods: readonly string[] = STORE_METHODS[primitive as keyof typeof STORE_METHODS];
+  const ok =
+    typeof store === 'object' &&
+    store !== null &&
+    methods.every((m) => typeof (store as Record<string, unknown>)[m] === 'function');
+  check(ok, path, `a store with ${methods.join(', ')}`, store);
 }
