@@ -94,6 +94,8 @@ export class BackpressureGuard {
   /** Slots taken with `tryAcquire`, freed oldest first by `release`. */
   private readonly anonymous: BackpressurePermit[] = [];
   private timer: { at: number; stop: AbortController } | undefined;
+  /** Set once callers first wait; kept for the guard's life (the store closes it on shutdown). */
+  private releases: { close(): void } | undefined;
   private averageHoldMs: number | undefined;
   private storeRetryAfterMs: number | undefined;
   private lastDepth = 0;
@@ -220,6 +222,7 @@ export class BackpressureGuard {
       const waiter: Waiter = { deadline: this.clock.now() + maxWaitMs, resolve, reject };
       if (signal !== undefined) this.cancelOnAbort(waiter, signal);
       this.waiters.push(waiter);
+      this.releases ??= this.store.watchReleases?.(this.name, () => this.releasedElsewhere());
       if (this.events.active) {
         const { name: guard, lastDepth: depth } = this;
         this.events.emit({ type: 'backpressure.waiting', guard, depth, queued: this.waiters.size });
@@ -278,6 +281,10 @@ export class BackpressureGuard {
     }
     if (this.waiters.size > 0) this.pollStore();
     this.arm();
+  }
+
+  private releasedElsewhere(): void {
+    if (this.waiters.size > 0) this.pollStore();
   }
 
   /** Asks the store for a slot freed outside this guard (by another process) for the oldest waiter. */

@@ -53,4 +53,11 @@ export abstract class BackpressureStore {
 
   /** The number of slots held. */
   abstract depth(name: string): MaybePromise<number>;
+
+  /**
+   * Optional, for stores shared between processes: calls `listener` when a slot of `name` is
+   * released elsewhere while callers wait, so a guard's waiters ask at once instead of at
+   * their next poll. Returns the subscription.
+   */
+  watchReleases?(name: string, listener: () => void): { close(): void };
 }

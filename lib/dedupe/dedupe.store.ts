@@ -13,12 +13,14 @@ export interface DedupeConfig {
 }
 
 /**
- * How a claim that another owner held ended, as told to the callers waiting on it.
+ * How a claim that another owner held ended, as told to the callers waiting on it. `error` is
+ * the owner's failure, when it failed (not when its claim lapsed or was forgotten).
  *
  * @publicApi
  */
 export type DedupeSettlement =
-  { readonly completed: true; readonly value: unknown } | { readonly completed: false };
+  | { readonly completed: true; readonly value: unknown }
+  | { readonly completed: false; readonly error?: unknown };
 
 /**
  * The answer to "may I run this key?", decided atomically:
@@ -69,8 +71,11 @@ export abstract class DedupeStore {
     config: DedupeConfig,
   ): MaybePromise<void>;
 
-  /** Ends the claim `token` without a result: failures are never cached. */
-  abstract fail(namespace: string, key: string, token: string): MaybePromise<void>;
+  /**
+   * Ends the claim `token` without a result: failures are never cached. Callers waiting on the
+   * claim receive `error` (the owner's failure), when given.
+   */
+  abstract fail(namespace: string, key: string, token: string, error?: unknown): MaybePromise<void>;
 
   /** Extends the claim `token` by `leaseMs`; false when it is no longer held (it lapsed). */
   abstract renew(

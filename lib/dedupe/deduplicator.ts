@@ -238,11 +238,18 @@ export class Deduplicator {
       this.hit('cache');
       return Promise.resolve(claim.value);
     }
-    return this.awaitOtherOwner(key, claim).then((after) => {
-      if (after.kind === 'owner') return this.own(key, flight, after.token, call, next);
-      this.land(key, flight);
-      return after.value;
-    });
+    return this.awaitOtherOwner(key, claim).then(
+      (after) => {
+        if (after.kind === 'owner') return this.own(key, flight, after.token, call, next);
+        this.land(key, flight);
+        return after.value;
+      },
+      (error) => {
+        // The other owner failed: its error reaches these callers, and the key is free again.
+        this.land(key, flight);
+        throw error;
+      },
+    );
   }
 
   /** Runs the method as the claim's owner and ends the claim with the outcome. */
@@ -268,7 +275,7 @@ export class Deduplicator {
         return value;
       },
       (error) => {
-        this.endClaim(owned, { completed: false });
+        this.endClaim(owned, { completed: false, error });
         this.land(key, flight);
         this.executed('failure');
         throw error;
@@ -312,7 +319,7 @@ export class Deduplicator {
   private endStreamClaim(owned: OwnedClaim, ending: StreamEnding): void {
     if (ending.kind === 'abandoned') return this.endClaim(owned, { completed: false });
     if (ending.kind === 'error') {
-      this.endClaim(owned, { completed: false });
+      this.endClaim(owned, { completed: false, error: ending.error });
       return this.executed('failure');
     }
     const cacheable = ending.items !== undefined && this.options.ttlMs > 0;
@@ -340,7 +347,7 @@ export class Deduplicator {
     this.storeCall(outcome.completed ? 'complete' : 'fail', () =>
       outcome.completed
         ? this.store.complete(this.name, key, token, outcome.value, ttlMs, this.config)
-        : this.store.fail(this.name, key, token),
+        : this.store.fail(this.name, key, token, outcome.error),
     );
   }
 
@@ -368,6 +375,7 @@ export class Deduplicator {
         this.hit('in-flight');
         return { kind: 'value', value: settlement.value };
       }
+      if (settlement?.error !== undefined) throw settlement.error;
       const next = await this.claim(key);
       if (next.kind === 'owner') return next;
       if (next.kind === 'cached') {

@@ -81,12 +81,12 @@ export class InMemoryDedupeStore extends DedupeStore {
     }
   }
 
-  fail(namespace: string, key: string, token: string): void {
+  fail(namespace: string, key: string, token: string, error?: unknown): void {
     const entries = this.entriesOf(namespace);
     const entry = entries.get(key);
     if (entry?.kind !== 'claim' || entry.token !== token) return;
     entries.delete(key);
-    entry.settled?.resolve(NOT_COMPLETED);
+    entry.settled?.resolve(error === undefined ? NOT_COMPLETED : { completed: false, error });
   }
 
   renew(namespace: string, key: string, token: string, config: DedupeConfig): boolean {

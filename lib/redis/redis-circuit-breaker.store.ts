@@ -1,0 +1,308 @@
+import { randomBytes } from 'node:crypto';
+import type { OnApplicationShutdown } from '@nestjs/common';
+import {
+  CircuitBreakerStore,
+  type AdmittedCall,
+  type CallOutcome,
+  type CircuitAdmission,
+  type CircuitConfig,
+  type CircuitSnapshot,
+  type CircuitTransition,
+} from '../circuit-breaker/circuit-breaker.store.js';
+import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
+import type { CircuitState } from '../core/events.js';
+import { checkNumber } from '../core/validate.js';
+import {
+  CB_ADMIT,
+  CB_FORCE,
+  CB_RECORD,
+  CB_RELEASE_PROBE,
+  CB_SNAPSHOT,
+} from './lua/circuit-breaker.lua.js';
+import {
+  RedisBackend,
+  type ChannelListener,
+  type RedisConnectionSpec,
+  type Undo,
+} from './redis-backend.js';
+import type { RedisClient } from './redis-client.js';
+import type { RedisBackendOptions } from './redis-options.js';
+import { RedisUnavailableError } from './redis-unavailable.error.js';
+
+/**
+ * Options of `RedisCircuitBreakerStore`. The backend options apply only when the store creates
+ * its own backend (it was given a client or a connection spec, not a `RedisBackend`).
+ *
+ * @publicApi
+ */
+export interface RedisCircuitBreakerStoreOptions extends RedisBackendOptions {
+  /**
+   * How long the state of a circuit nobody writes to is kept; never less than twice
+   * `recoveryWindowMs + probeLeaseMs`. @default 86_400_000 (24 h)
+   */
+  stateTtlMs?: number;
+}
+
+/** A Redis admission; a probe carries the token of its lease. */
+interface RedisAdmittedCall extends AdmittedCall {
+  readonly probeToken?: string;
+}
+
+interface OpenCircuit {
+  readonly epoch: number;
+  /** `performance.now()` deadline: immune to wall-clock skew and jumps. */
+  readonly until: number;
+}
+
+type AdmitReply = [number, number, number, number, number, string];
+type TransitionReply = [number, number?, number?, number?, string?, string?];
+type SnapshotReply = [string, number, number, number, number, number];
+
+const STATES: Record<string, CircuitState> = { c: 'closed', o: 'open', h: 'half-open' };
+const OUTCOMES: Record<CallOutcome, string> = { success: 's', failure: 'f', ignored: 'i' };
+const DEFAULT_STATE_TTL_MS = 86_400_000;
+
+/**
+ * A circuit breaker shared by every process that uses the same Redis and key prefix: one state
+ * and epoch per circuit, probe leases so half-open admits at most `halfOpenMaxCalls` probes
+ * fleet-wide (a crashed prober's slot frees after `probeLeaseMs`), stale outcomes ignored.
+ * An open circuit is cached in-process until its `openUntil`, so rejecting costs no round trip;
+ * transitions are published so other processes learn them at once. While Redis is down or hung
+ * each process falls back to its own in-memory breaker.
+ *
+ * Round trips: admit 1, record 1 (0 for an ignored non-probe outcome), rejection while open 0.
+ *
+ * @publicApi
+ * @example
+ * const store = new RedisCircuitBreakerStore(new Redis({ commandTimeout: 250, enableOfflineQueue: false, maxRetriesPerRequest: 1 }));
+ * OrchestratorModule.forRoot({ stores: { circuitBreaker: store } });
+ */
+export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnApplicationShutdown {
+  readonly backend: RedisBackend;
+  private readonly stateTtlMs: number;
+  private readonly local = new InMemoryCircuitBreakerStore();
+  private readonly localAdmissions = new WeakSet<object>();
+  private readonly openCircuits = new Map<string, OpenCircuit>();
+  private readonly tokenPrefix = randomBytes(6).toString('hex');
+  private readonly channel: string;
+  private tokens = 0;
+  /** Server time minus `Date.now()`, from the last reply; only used for pub/sub messages. */
+  private offsetMs: number | undefined;
+  private listener?: ChannelListener;
+
+  constructor(
+    client: RedisClient | RedisConnectionSpec | RedisBackend,
+    options: RedisCircuitBreakerStoreOptions = {},
+  ) {
+    super();
+    const { stateTtlMs = DEFAULT_STATE_TTL_MS, ...backendOptions } = options;
+    checkNumber('RedisCircuitBreakerStore: stateTtlMs', stateTtlMs, 1);
+    this.stateTtlMs = stateTtlMs;
+    this.backend = RedisBackend.of(client, backendOptions);
+    this.channel = this.backend.channel('cb:transitions');
+    this.backend.onClose(() => this.stop());
+  }
+
+  admit(circuit: string, config: CircuitConfig): CircuitAdmission | Promise<CircuitAdmission> {
+    const rejection = this.cachedRejection(circuit);
+    if (rejection !== undefined) return rejection;
+    if (!this.backend.available) return this.admitLocally(circuit, config);
+    this.listenForTransitions();
+    const token = `${this.tokenPrefix}:${++this.tokens}`;
+    const args = [
+      config.halfOpenMaxCalls,
+      Math.ceil(config.probeLeaseMs),
+      token,
+      this.ttl(config),
+      this.channel,
+      circuit,
+      Math.ceil(config.recoveryWindowMs),
+    ];
+    // A probe granted to an admit whose reply was lost would hold its slot for probeLeaseMs.
+    const undo: Undo = {
+      script: CB_RELEASE_PROBE,
+      keys: this.keys(circuit),
+      args: [token],
+      maxAgeMs: config.probeLeaseMs,
+    };
+    return this.backend.run(CB_ADMIT, this.keys(circuit), args, undo).then(
+      (reply) => this.toAdmission(circuit, reply as AdmitReply, token),
+      () => this.admitLocally(circuit, config),
+    );
+  }
+
+  record(
+    circuit: string,
+    config: CircuitConfig,
+    admission: AdmittedCall,
+    outcome: CallOutcome,
+  ): CircuitTransition | undefined | Promise<CircuitTransition | undefined> {
+    if (this.localAdmissions.has(admission)) {
+      return this.local.record(circuit, config, admission, outcome);
+    }
+    const token = (admission as RedisAdmittedCall).probeToken ?? '';
+    // An ignored outcome of a non-probe call changes nothing: no round trip.
+    if (outcome === 'ignored' && token === '') return undefined;
+    if (!this.backend.available) return this.recordLocally(circuit, config, outcome);
+    const args = [
+      admission.epoch,
+      OUTCOMES[outcome],
+      token,
+      config.threshold,
+      Math.ceil(config.recoveryWindowMs),
+      this.ttl(config),
+      this.channel,
+      circuit,
+    ];
+    return this.backend.run(CB_RECORD, this.keys(circuit), args).then(
+      (reply) => this.toTransition(circuit, reply as TransitionReply),
+      () => this.recordLocally(circuit, config, outcome),
+    );
+  }
+
+  snapshot(circuit: string, _config?: CircuitConfig): CircuitSnapshot | Promise<CircuitSnapshot> {
+    if (!this.backend.available) return this.local.snapshot(circuit);
+    return this.backend.run(CB_SNAPSHOT, this.keys(circuit), []).then(
+      (reply) => toSnapshot(reply as SnapshotReply),
+      () => this.local.snapshot(circuit),
+    );
+  }
+
+  /**
+   * Forces the circuit for the whole fleet.
+   * @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached: a forced
+   * state that only this process knew of would be misleading.
+   */
+  async force(
+    circuit: string,
+    config: CircuitConfig,
+    state: 'open' | 'closed',
+  ): Promise<CircuitTransition | undefined> {
+    const args = [
+      state === 'open' ? 'o' : 'c',
+      Math.ceil(config.recoveryWindowMs),
+      this.ttl(config),
+      this.channel,
+      circuit,
+    ];
+    try {
+      const reply = await this.backend.run(CB_FORCE, this.keys(circuit), args);
+      return this.toTransition(circuit, reply as TransitionReply);
+    } catch (error) {
+      throw new RedisUnavailableError(`circuit "${circuit}": force ${state}`, { cause: error });
+    }
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.backend.close();
+  }
+
+  private keys(circuit: string): string[] {
+    return [this.backend.key('cb', circuit, 'st'), this.backend.key('cb', circuit, 'probe')];
+  }
+
+  private ttl(config: CircuitConfig): number {
+    const minimum = 2 * (config.recoveryWindowMs + config.probeLeaseMs);
+    return Math.ceil(Math.max(this.stateTtlMs, minimum));
+  }
+
+  private toAdmission(circuit: string, reply: AdmitReply, token: string): CircuitAdmission {
+    const [code, epoch, now, openUntil, retryAfterMs, from] = reply;
+    this.offsetMs = now - Date.now();
+    const transition: CircuitTransition | undefined =
+      from === 'o' ? { from: 'open', to: 'half-open', at: now } : undefined;
+    if (code === 0) {
+      if (openUntil > 0) this.cacheOpen(circuit, epoch, openUntil - now);
+      return { admitted: false, retryAfterMs, transition };
+    }
+    if (code === 1) return { admitted: true, epoch, probe: false };
+    const probe: RedisAdmittedCall = {
+      admitted: true,
+      epoch,
+      probe: true,
+      probeToken: token,
+      transition,
+    };
+    return probe;
+  }
+
+  private toTransition(circuit: string, reply: TransitionReply): CircuitTransition | undefined {
+    const [code, epoch = 0, now = 0, openUntil = 0, from = 'c', to = 'c'] = reply;
+    if (code !== 2) return undefined;
+    this.offsetMs = now - Date.now();
+    if (to === 'o') this.cacheOpen(circuit, epoch, openUntil - now);
+    else this.clearOpen(circuit, epoch);
+    return { from: STATES[from], to: STATES[to], at: now };
+  }
+
+  private admitLocally(circuit: string, config: CircuitConfig): CircuitAdmission {
+    const admission = this.local.admit(circuit, config);
+    this.localAdmissions.add(admission);
+    return admission;
+  }
+
+  /** Redis is unavailable: failures still count, on this process's own breaker. */
+  private recordLocally(
+    circuit: string,
+    config: CircuitConfig,
+    outcome: CallOutcome,
+  ): CircuitTransition | undefined {
+    if (outcome !== 'failure') return undefined;
+    const { epoch } = this.local.snapshot(circuit);
+    return this.local.record(circuit, config, { admitted: true, epoch, probe: false }, outcome);
+  }
+
+  private cachedRejection(circuit: string): CircuitAdmission | undefined {
+    const open = this.openCircuits.get(circuit);
+    if (open === undefined) return undefined;
+    const remaining = open.until - performance.now();
+    if (remaining > 0) return { admitted: false, retryAfterMs: Math.ceil(remaining) };
+    this.openCircuits.delete(circuit);
+    return undefined;
+  }
+
+  private cacheOpen(circuit: string, epoch: number, remainingMs: number): void {
+    const cached = this.openCircuits.get(circuit);
+    if (remainingMs <= 0 || (cached !== undefined && cached.epoch > epoch)) return;
+    this.openCircuits.set(circuit, { epoch, until: performance.now() + remainingMs });
+  }
+
+  private clearOpen(circuit: string, epoch: number): void {
+    const cached = this.openCircuits.get(circuit);
+    if (cached !== undefined && cached.epoch < epoch) this.openCircuits.delete(circuit);
+  }
+
+  private listenForTransitions(): void {
+    this.listener ??= this.backend.listen(this.channel, (message) => this.onTransition(message));
+  }
+
+  /** `s|epoch|openUntil|now|name`, published by every transition anywhere in the fleet. */
+  private onTransition(message: string): void {
+    const parts = message.split('|');
+    if (parts.length < 5) return;
+    const [code, epoch, openUntil, now] = [parts[0], +parts[1], +parts[2], +parts[3]];
+    const circuit = parts.slice(4).join('|');
+    if (code !== 'o') return this.clearOpen(circuit, epoch);
+    // Without a measured offset a skewed client clock could stretch the cache: never trust it
+    // beyond the open time the message itself states.
+    if (this.offsetMs === undefined) return;
+    const remaining = Math.min(openUntil - now, openUntil - (Date.now() + this.offsetMs));
+    this.cacheOpen(circuit, epoch, remaining);
+  }
+
+  private stop(): void {
+    this.listener?.close();
+    this.openCircuits.clear();
+  }
+}
+
+function toSnapshot([s, failures, epoch, openUntil, probes, now]: SnapshotReply): CircuitSnapshot {
+  const windowPassed = s === 'o' && now >= openUntil;
+  return {
+    state: windowPassed ? 'half-open' : STATES[s],
+    failures,
+    epoch,
+    openUntil: s === 'o' ? openUntil : null,
+    probesInFlight: s === 'h' ? probes : 0,
+  };
+}

@@ -1,0 +1,72 @@
+import { Cluster, type Redis } from 'ioredis';
+
+/**
+ * A connection the Redis stores accept: a standalone `Redis` client or a `Cluster` client.
+ *
+ * @publicApi
+ */
+export type RedisClient = Redis | Cluster;
+
+/** The largest `maxRetriesPerRequest` that still fails a command fast once the link drops. */
+const MAX_SENSIBLE_RETRIES = 2;
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * The client settings without which a down or hung Redis makes commands hang or queue. Each
+ * missing one is a warning, not an error: the stores still bound every call with their own
+ * timeout, but commands would pile up inside the client meanwhile.
+ *
+ * @publicApi
+ */
+export function clientOptionWarnings(client: RedisClient): string[] {
+  return isCluster(client) ? clusterWarnings(client) : standaloneWarnings(client);
+}
+
+function standaloneWarnings(client: Redis): string[] {
+  const { commandTimeout, enableOfflineQueue, maxRetriesPerRequest } = client.options;
+  return [
+    ...commandTimeoutWarning(commandTimeout, 'commandTimeout'),
+    ...offlineQueueWarning(enableOfflineQueue, 'enableOfflineQueue'),
+    ...retriesWarning(maxRetriesPerRequest, 'maxRetriesPerRequest'),
+  ];
+}
+
+function clusterWarnings(cluster: Cluster): string[] {
+  const { enableOfflineQueue, redisOptions = {} } = cluster.options;
+  const warnings = [
+    ...commandTimeoutWarning(redisOptions.commandTimeout, 'redisOptions.commandTimeout'),
+    // A Cluster ignores enableOfflineQueue inside redisOptions; only the top-level one counts.
+    ...offlineQueueWarning(enableOfflineQueue, 'enableOfflineQueue (top level of ClusterOptions)'),
+    ...retriesWarning(redisOptions.maxRetriesPerRequest, 'redisOptions.maxRetriesPerRequest'),
+  ];
+  if ('enableOfflineQueue' in redisOptions) {
+    warnings.push(
+      'redisOptions.enableOfflineQueue has no effect on a Cluster client; set enableOfflineQueue at the top level of ClusterOptions',
+    );
+  }
+  return warnings;
+}
+
+function commandTimeoutWarning(value: number | undefined, name: string): string[] {
+  if (typeof value === 'number' && value > 0) return [];
+  return [
+    `${name} is not set: on a hung Redis (paused, partitioned) commands never settle, so each guarded call waits for operationTimeoutMs and the commands pile up in the client. Set ${name} (e.g. 250)`,
+  ];
+}
+
+function offlineQueueWarning(value: boolean | undefined, name: string): string[] {
+  if (value === false) return [];
+  return [
+    `${name} is not false: while Redis is unreachable commands are queued instead of failing fast, and run late when it returns. Set ${name}: false`,
+  ];
+}
+
+function retriesWarning(value: number | null | undefined, name: string): string[] {
+  if (typeof value === 'number' && value <= MAX_SENSIBLE_RETRIES) return [];
+  return [
+    `${name} is ${value === undefined ? 'not set (ioredis retries 20 times)' : String(value)}: a command is resent on every reconnect before it fails. Set ${name}: 1`,
+  ];
+}

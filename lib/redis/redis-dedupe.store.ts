@@ -1,0 +1,291 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { OnApplicationShutdown } from '@nestjs/common';
+import { checkNumber, checkObject } from '../core/validate.js';
+import {
+  DedupeStore,
+  type DedupeClaim,
+  type DedupeConfig,
+  type DedupeSettlement,
+} from '../dedupe/dedupe.store.js';
+import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
+import { ClaimWatch, type PeekReply } from './claim-watch.js';
+import {
+  DedupeSerializationError,
+  EnvelopeCodec,
+  jsonDedupeSerializer,
+  type DedupeSerializer,
+} from './dedupe-serializer.js';
+import {
+  DD_CLAIM,
+  DD_COMPLETE,
+  DD_FAIL,
+  DD_FORGET,
+  DD_PEEK,
+  DD_RENEW,
+  DD_SIZE,
+} from './lua/dedupe.lua.js';
+import { RedisBackend, type RedisConnectionSpec, type Undo } from './redis-backend.js';
+import type { RedisClient } from './redis-client.js';
+import type { RedisBackendOptions } from './redis-options.js';
+import { RedisUnavailableError } from './redis-unavailable.error.js';
+
+/**
+ * Options of `RedisDedupeStore`. The backend options apply only when the store creates its own
+ * backend (it was given a client or a connection spec, not a `RedisBackend`).
+ *
+ * @publicApi
+ */
+export interface RedisDedupeStoreOptions extends RedisBackendOptions {
+  /** How results travel between processes. @default jsonDedupeSerializer */
+  serializer?: DedupeSerializer;
+  /**
+   * How long the result of an execution that is not cached (`ttlMs` 0) stays readable by the
+   * callers that waited for it but missed its message. @default 5000
+   */
+  resultGraceMs?: number;
+  /** First interval of a waiting caller's safety-net poll; it doubles up to `pollMaxMs`. @default 50 */
+  pollMinMs?: number;
+  /** @default 1000 */
+  pollMaxMs?: number;
+}
+
+interface DedupeKeys {
+  readonly lease: string;
+  readonly result: string;
+  readonly done: string;
+  readonly index: string;
+  readonly member: string;
+  readonly channel: string;
+}
+
+type ClaimReply = ['c', string] | ['p', number, string] | ['o'];
+
+/** Keys longer than this are stored as their SHA-256, so key names stay short. */
+const MAX_PLAIN_KEY_LENGTH = 128;
+/** Tokens of claims made by the in-process fallback while Redis was unavailable. */
+const LOCAL = 'local:';
+const noop = (): void => undefined;
+
+/**
+ * Dedupe claims and results shared by every process that uses the same Redis and key prefix:
+ * one execution per key across the fleet. The owner holds a lease that the engine renews;
+ * callers in other processes wait for its result (pub/sub, subscribe-then-check, backoff poll)
+ * and receive the same value, deserialised; a crashed owner's lease lapses and one waiter takes
+ * over. While Redis is down or hung each process falls back to in-process dedupe.
+ *
+ * Round trips: owner 2 (claim, complete) + 1 per renewal; cache hit 1; a waiter 1 (claim) + 1
+ * (SUBSCRIBE, once per key per process) + 1 (check) + 1 per poll, none for the message itself.
+ * A dedupe name lives in one Cluster slot (its index makes `size()` exact and atomic).
+ *
+ * @publicApi
+ */
+export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdown {
+  readonly backend: RedisBackend;
+  private readonly local = new InMemoryDedupeStore();
+  private readonly codec: EnvelopeCodec;
+  private readonly graceMs: number;
+  private readonly pollMinMs: number;
+  private readonly pollMaxMs: number;
+  private readonly watches = new Map<string, ClaimWatch>();
+  private readonly tokenPrefix = randomBytes(6).toString('hex');
+  private tokens = 0;
+
+  constructor(
+    client: RedisClient | RedisConnectionSpec | RedisBackend,
+    options: RedisDedupeStoreOptions = {},
+  ) {
+    super();
+    const { serializer = jsonDedupeSerializer, resultGraceMs = 5000, ...rest } = options;
+    const { pollMinMs = 50, pollMaxMs = 1000, ...backendOptions } = rest;
+    checkObject('RedisDedupeStore: serializer', serializer);
+    checkNumber('RedisDedupeStore: resultGraceMs', resultGraceMs, 1);
+    checkNumber('RedisDedupeStore: pollMinMs', pollMinMs, 1);
+    checkNumber('RedisDedupeStore: pollMaxMs', pollMaxMs, pollMinMs);
+    this.codec = new EnvelopeCodec(serializer);
+    this.graceMs = Math.ceil(resultGraceMs);
+    this.pollMinMs = pollMinMs;
+    this.pollMaxMs = pollMaxMs;
+    this.backend = RedisBackend.of(client, backendOptions);
+    this.backend.onClose(() => this.watches.forEach((watch) => watch.cancel()));
+  }
+
+  claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim | Promise<DedupeClaim> {
+    if (!this.backend.available) return this.claimLocally(namespace, key, config);
+    const keys = this.keysOf(namespace, key);
+    const token = `${this.tokenPrefix}:${++this.tokens}`;
+    const args = [token, Math.ceil(config.leaseMs), keys.member];
+    // A claim whose reply was lost may still hold the key: released once Redis answers again.
+    const undo: Undo = {
+      script: DD_FAIL,
+      keys: [keys.lease, keys.done, keys.index],
+      args: [token, '', this.graceMs, keys.channel, keys.member],
+      maxAgeMs: config.leaseMs,
+    };
+    return this.backend.run(DD_CLAIM, [keys.lease, keys.result, keys.index], args, undo).then(
+      (reply) => this.toClaim(keys, token, reply as ClaimReply),
+      () => this.claimLocally(namespace, key, config),
+    );
+  }
+
+  /**
+   * Stores the result (the first one wins) and ends the claim; waiting processes receive it.
+   * @throws {DedupeSerializationError} (as a rejection) when the serializer cannot represent
+   * `value`; the claim is then released so that waiters run the call themselves.
+   */
+  complete(
+    namespace: string,
+    key: string,
+    token: string,
+    value: unknown,
+    ttlMs: number,
+    config: DedupeConfig,
+  ): void | Promise<void> {
+    if (token.startsWith(LOCAL)) {
+      return this.local.complete(namespace, key, token.slice(LOCAL.length), value, ttlMs, config);
+    }
+    let envelope: string;
+    try {
+      envelope = this.codec.encodeValue(value);
+    } catch (cause) {
+      return this.abandon(
+        namespace,
+        key,
+        token,
+        new DedupeSerializationError(namespace, key, cause),
+      );
+    }
+    const keys = this.keysOf(namespace, key);
+    const args = [token, envelope, Math.ceil(ttlMs), this.graceMs, keys.channel, keys.member];
+    const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
+    return this.backend.run(DD_COMPLETE, redisKeys, args).then(noop);
+  }
+
+  /** Ends the claim without a result; waiting processes receive `error` (revived from JSON). */
+  fail(namespace: string, key: string, token: string, error?: unknown): void | Promise<void> {
+    if (token.startsWith(LOCAL)) return this.local.fail(namespace, key, token.slice(LOCAL.length));
+    const keys = this.keysOf(namespace, key);
+    const envelope = error === undefined ? '' : this.codec.encodeError(error);
+    const args = [token, envelope, this.graceMs, keys.channel, keys.member];
+    return this.backend.run(DD_FAIL, [keys.lease, keys.done, keys.index], args).then(noop);
+  }
+
+  renew(
+    namespace: string,
+    key: string,
+    token: string,
+    config: DedupeConfig,
+  ): boolean | Promise<boolean> {
+    if (token.startsWith(LOCAL))
+      return this.local.renew(namespace, key, token.slice(LOCAL.length), config);
+    const keys = this.keysOf(namespace, key);
+    const args = [token, Math.ceil(config.leaseMs), keys.member];
+    return this.backend.run(DD_RENEW, [keys.lease, keys.index], args).then((reply) => {
+      if (reply === 1) return true;
+      this.backend.emit({ type: 'redis.lease-lost', primitive: 'dedupe', name: namespace });
+      return false;
+    });
+  }
+
+  /** @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached. */
+  async forget(namespace: string, key: string): Promise<void> {
+    this.local.forget(namespace, key);
+    const keys = this.keysOf(namespace, key);
+    const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
+    try {
+      await this.backend.run(DD_FORGET, redisKeys, [keys.channel, keys.member]);
+    } catch (error) {
+      throw new RedisUnavailableError(`dedupe "${namespace}": forget`, { cause: error });
+    }
+  }
+
+  size(namespace: string): number | Promise<number> {
+    if (!this.backend.available) return this.local.size(namespace);
+    const index = this.backend.key('dd', namespace, 'idx');
+    return this.backend.run(DD_SIZE, [index], []).then(
+      (reply) => reply as number,
+      () => this.local.size(namespace),
+    );
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.backend.close();
+  }
+
+  private keysOf(namespace: string, key: string): DedupeKeys {
+    const member =
+      key.length <= MAX_PLAIN_KEY_LENGTH
+        ? key
+        : `sha256:${createHash('sha256').update(key).digest('hex')}`;
+    const part = (suffix: string) => this.backend.key('dd', namespace, `${member}:${suffix}`);
+    return {
+      lease: part('l'),
+      result: part('r'),
+      done: part('d'),
+      index: this.backend.key('dd', namespace, 'idx'),
+      member,
+      channel: this.backend.channel(`dd:${namespace}:${member}`),
+    };
+  }
+
+  private toClaim(keys: DedupeKeys, token: string, reply: ClaimReply): DedupeClaim {
+    if (reply[0] === 'o') return { kind: 'owner', token };
+    if (reply[0] === 'c') return { kind: 'cached', value: this.decodeValue(reply[1]) };
+    const [, pttl, holder] = reply;
+    return {
+      kind: 'in-progress',
+      leaseRemainingMs: Math.max(1, pttl),
+      settled: this.watch(keys, holder),
+    };
+  }
+
+  private claimLocally(namespace: string, key: string, config: DedupeConfig): DedupeClaim {
+    const claim = this.local.claim(namespace, key, config);
+    return claim.kind === 'owner' ? { kind: 'owner', token: `${LOCAL}${claim.token}` } : claim;
+  }
+
+  /** One watch per claim per process: every caller waiting on that claim shares it. */
+  private watch(keys: DedupeKeys, holder: string): Promise<DedupeSettlement> {
+    const id = `${keys.channel}|${holder}`;
+    const existing = this.watches.get(id);
+    if (existing !== undefined) return existing.settled;
+    const watch = new ClaimWatch(holder, {
+      listen: (handler) => this.backend.listen(keys.channel, handler),
+      peek: () =>
+        this.backend.run(
+          DD_PEEK,
+          [keys.lease, keys.result, keys.done],
+          [holder],
+        ) as Promise<PeekReply>,
+      settlementOf: (envelope) => this.settlementOf(envelope),
+      pollMinMs: this.pollMinMs,
+      pollMaxMs: this.pollMaxMs,
+      ended: () => this.watches.delete(id),
+    });
+    this.watches.set(id, watch);
+    return watch.start();
+  }
+
+  private settlementOf(envelope: string): DedupeSettlement {
+    const decoded = this.codec.decode(envelope);
+    if ('error' in decoded) return { completed: false, error: decoded.error };
+    return { completed: true, value: decoded.value };
+  }
+
+  private decodeValue(envelope: string): unknown {
+    const decoded = this.codec.decode(envelope);
+    if ('error' in decoded) throw decoded.error;
+    return decoded.value;
+  }
+
+  /** The result cannot travel: release the claim so waiters stop waiting, then report. */
+  private abandon(
+    namespace: string,
+    key: string,
+    token: string,
+    error: DedupeSerializationError,
+  ): Promise<void> {
+    return Promise.resolve(this.fail(namespace, key, token, error))
+      .catch(noop)
+      .then(() => Promise.reject(error));
+  }
+}

@@ -1,0 +1,97 @@
+import {
+  BackpressureGuard,
+  type BackpressurePermit,
+} from '../../../lib/backpressure/backpressure.guard.js';
+import { RedisBackpressureStore } from '../../../lib/redis/index.js';
+import type { WorkerInit } from '../fleet.js';
+import { connect, report, serve, sleep } from './worker-runtime.js';
+
+interface BackpressureInit extends WorkerInit {
+  capacity: number;
+  leaseMs: number;
+  replicasHint?: number;
+  operationTimeoutMs?: number;
+}
+
+let store: RedisBackpressureStore;
+let settings: BackpressureInit;
+const guards = new Map<string, BackpressureGuard>();
+const held: BackpressurePermit[] = [];
+
+function guardFor(name: string, maxWaitMs: number): BackpressureGuard {
+  const id = `${name}|${maxWaitMs}`;
+  let guard = guards.get(id);
+  if (guard === undefined) {
+    const { capacity, leaseMs } = settings;
+    guard = new BackpressureGuard({ capacity, leaseMs, maxWaitMs }, store, { name });
+    guards.set(id, guard);
+  }
+  return guard;
+}
+
+/** Holds a slot for `holdMs`, telling the observer when it enters and leaves. */
+async function holdFor(permit: BackpressurePermit, holdMs: number): Promise<void> {
+  await report({ type: 'enter' });
+  await sleep(holdMs);
+  await report({ type: 'exit' });
+  permit.release();
+}
+
+serve(
+  (init) => {
+    settings = init as BackpressureInit;
+    store = new RedisBackpressureStore(connect(init.connection), {
+      keyPrefix: init.keyPrefix,
+      checkClient: false,
+      logger: { warn: () => undefined },
+      replicasHint: settings.replicasHint ?? 1,
+      operationTimeoutMs: settings.operationTimeoutMs ?? 500,
+      degradedCooldownMs: 300,
+    });
+  },
+  {
+    /**
+     * `callers` loops, each taking a slot (waiting up to `maxWaitMs`) and holding it for a
+     * random time, for `durationMs`. Answers grants, sheds and the slowest decision.
+     */
+    async load({ name, callers, durationMs, holdMs = [5, 15], maxWaitMs = 0 }) {
+      const guard = guardFor(name, maxWaitMs);
+      const until = performance.now() + durationMs;
+      let granted = 0;
+      let shed = 0;
+      let slowestMs = 0;
+      const caller = async () => {
+        while (performance.now() < until) {
+          const started = performance.now();
+          const permit = await guard.acquire().catch(() => undefined);
+          slowestMs = Math.max(slowestMs, performance.now() - started);
+          if (permit === undefined) {
+            shed++;
+            await sleep(5);
+            continue;
+          }
+          granted++;
+          await holdFor(permit, holdMs[0] + Math.random() * (holdMs[1] - holdMs[0]));
+        }
+      };
+      await Promise.all(Array.from({ length: callers }, caller));
+      return { granted, shed, slowestMs };
+    },
+    /** Takes up to `n` slots now and keeps them (renewed by the guard) until `releaseAll`. */
+    async hold({ name, n }) {
+      const guard = guardFor(name, 0);
+      let taken = 0;
+      for (let i = 0; i < n; i++) {
+        const permit = await guard.acquire().catch(() => undefined);
+        if (permit === undefined) break;
+        held.push(permit);
+        taken++;
+      }
+      return taken;
+    },
+    releaseAll() {
+      held.splice(0).forEach((permit) => permit.release());
+    },
+    depth: ({ name }) => guardFor(name, 0).depth(),
+  },
+);
