@@ -64,14 +64,20 @@ export class CircuitBreakerPolicy {
    */
   call<T>(fn: () => T | Promise<T>): Promise<T> {
     const admission = this.admit();
-    if (isPromiseLike(admission)) return admission.then((a) => this.run(a, fn));
+    if (isPromiseLike(admission)) return this.runWhenAdmitted(admission, fn);
     return this.run(admission, fn);
   }
 
-  /** Asks the store whether a call may run; reports any transition it caused. */
+  /**
+   * Asks the store whether a call may run; reports any transition it caused.
+   *
+   * Here and in `call`, `settle`, the closures of the asynchronous (Redis) branch live in
+   * separate methods: a closure in a function body makes V8 allocate its context on every call,
+   * even when the synchronous (in-memory) branch never creates the closure.
+   */
   admit(): MaybePromise<CircuitAdmission> {
     const admission = this.store.admit(this.circuit, this.config);
-    if (isPromiseLike(admission)) return admission.then((a) => this.observe(a));
+    if (isPromiseLike(admission)) return this.observeWhenAnswered(admission);
     return admission.admitted && admission.transition === undefined
       ? admission
       : this.observe(admission);
@@ -81,14 +87,8 @@ export class CircuitBreakerPolicy {
   settle(admission: AdmittedCall, outcome: CallOutcome): void {
     try {
       const transition = this.store.record(this.circuit, this.config, admission, outcome);
-      if (isPromiseLike(transition)) {
-        transition.then(
-          (t) => this.report(t),
-          (error) => this.storeError('record', error),
-        );
-      } else if (transition !== undefined) {
-        this.report(transition);
-      }
+      if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
+      else if (transition !== undefined) this.report(transition);
     } catch (error) {
       this.storeError('record', error);
     }
@@ -149,6 +149,24 @@ export class CircuitBreakerPolicy {
     }
     const settle = this.settlerFor(admission);
     return Promise.resolve(result).then(settle.success, settle.failure) as Promise<T>;
+  }
+
+  private runWhenAdmitted<T>(
+    admission: Promise<CircuitAdmission>,
+    fn: () => T | Promise<T>,
+  ): Promise<T> {
+    return admission.then((a) => this.run(a, fn));
+  }
+
+  private observeWhenAnswered(admission: Promise<CircuitAdmission>): Promise<CircuitAdmission> {
+    return admission.then((a) => this.observe(a));
+  }
+
+  private reportWhenRecorded(transition: Promise<CircuitTransition | undefined>): void {
+    transition.then(
+      (t) => this.report(t),
+      (error) => this.storeError('record', error),
+    );
   }
 
   private observe(admission: CircuitAdmission): CircuitAdmission {

@@ -94,10 +94,17 @@ export class Chain {
   }
 
   invoke(self: unknown, args: unknown[]): unknown {
-    const call: Call = { self, args };
-    if (this.kind === 'promise') return this.entry.promise(call);
-    if (this.kind === 'iterable') return this.entry.stream(call);
-    // Each subscription runs the layers again: the Observable stays cold.
+    if (this.kind === 'promise') return this.entry.promise({ self, args });
+    if (this.kind === 'iterable') return this.entry.stream({ self, args });
+    return this.observable(self, args);
+  }
+
+  /**
+   * Each subscription runs the layers again: the Observable stays cold. A method of its own
+   * because a closure inside `invoke` would make V8 allocate a context on every call, whatever
+   * the kind.
+   */
+  private observable(self: unknown, args: unknown[]): unknown {
     return asyncIterableToObservable(() => this.entry.stream({ self, args }));
   }
 

@@ -75,8 +75,8 @@ export class RetryPolicy {
   /** Runs `fn` until it succeeds, the filter refuses, or the attempts run out. */
   execute<T>(fn: (attempt: number) => T | Promise<T>, signal?: AbortSignal): Promise<T> {
     // The retry closure is built only once the first attempt failed: success allocates less.
-    return attempt(fn, 1).then(undefined, (error) =>
-      this.retryAfterFailure((n) => attempt(fn, n), error, signal),
+    return runAttempt(fn, 1).then(undefined, (error) =>
+      this.retryAfterFailure((n) => runAttempt(fn, n), error, signal),
     );
   }
 
@@ -137,7 +137,7 @@ export class RetryPolicy {
  * Runs one attempt as a Promise; a synchronous throw becomes a rejection. `Promise.resolve`
  * adopts a native promise as it is, where `new Promise(r => r(p))` would cost two extra ticks.
  */
-function attempt<T>(fn: (attempt: number) => T | Promise<T>, n: number): Promise<T> {
+function runAttempt<T>(fn: (attempt: number) => T | Promise<T>, n: number): Promise<T> {
   try {
     return Promise.resolve(fn(n));
   } catch (error) {
