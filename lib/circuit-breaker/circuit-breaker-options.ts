@@ -34,7 +34,9 @@ export interface CircuitBreakerOptions {
   isFailure?: (error: unknown) => boolean;
 }
 
-export interface ResolvedCircuitBreakerOptions extends Required<Omit<CircuitBreakerOptions, 'name'>> {
+export interface ResolvedCircuitBreakerOptions extends Required<
+  Omit<CircuitBreakerOptions, 'name'>
+> {
   name?: string;
 }
 

@@ -1,5 +1,8 @@
 import { policyDecorator } from '../runtime/policy-decorator.js';
-import { resolveCircuitBreakerOptions, type CircuitBreakerOptions } from './circuit-breaker-options.js';
+import {
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+} from './circuit-breaker-options.js';
 
 /**
  * Fails fast with `CircuitOpenError` while the downstream is unhealthy: opens after `threshold`

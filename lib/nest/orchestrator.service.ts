@@ -74,7 +74,11 @@ export class Orchestrator implements OnApplicationShutdown {
     this.events$ = this.bus.events$;
     const logger = new Logger('Orchestrator');
     this.runtime = new PolicyRuntime({
-      stores: { circuitBreaker: circuitBreakerStore, dedupe: dedupeStore, backpressure: backpressureStore },
+      stores: {
+        circuitBreaker: circuitBreakerStore,
+        dedupe: dedupeStore,
+        backpressure: backpressureStore,
+      },
       policies: options.policies ?? {},
       clock,
       events: this.bus,
