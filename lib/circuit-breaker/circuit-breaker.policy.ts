@@ -173,7 +173,12 @@ export class CircuitBreakerPolicy {
     this.report(admission.transition);
     if (!admission.admitted && this.events.active) {
       const { retryAfterMs } = admission;
-      this.events.emit({ type: 'circuit.rejected', circuit: this.circuit, retryAfterMs, at: Date.now() });
+      this.events.emit({
+        type: 'circuit.rejected',
+        circuit: this.circuit,
+        retryAfterMs,
+        at: Date.now(),
+      });
     }
     return admission;
   }
@@ -185,7 +190,13 @@ export class CircuitBreakerPolicy {
 
   private storeError(operation: string, error: unknown): void {
     if (!this.events.active) return;
-    this.events.emit({ type: 'store.error', primitive: 'circuitBreaker', name: this.circuit, operation, error });
+    this.events.emit({
+      type: 'store.error',
+      primitive: 'circuitBreaker',
+      name: this.circuit,
+      operation,
+      error,
+    });
   }
 }
 

@@ -97,7 +97,10 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     transition: CircuitTransition | undefined,
   ): CircuitAdmission {
     if (this.liveProbes(entry, now) >= config.halfOpenMaxCalls) {
-      const retryAfterMs = Math.max(1, Math.min(entry.probes[0] - now, config.recoveryWindowMs || 1000));
+      const retryAfterMs = Math.max(
+        1,
+        Math.min(entry.probes[0] - now, config.recoveryWindowMs || 1000),
+      );
       return { admitted: false, retryAfterMs, transition };
     }
     entry.probes.push(now + config.probeLeaseMs);

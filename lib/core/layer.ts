@@ -1,4 +1,9 @@
-import { asyncIterableToObservable, isAsyncIterable, isObservable, observableToAsyncIterable } from './streams.js';
+import {
+  asyncIterableToObservable,
+  isAsyncIterable,
+  isObservable,
+  observableToAsyncIterable,
+} from './streams.js';
 import type { ReturnKind } from './return-kind.js';
 
 /** One invocation travelling through a chain of layers. */

@@ -1,7 +1,11 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type EventSink } from '../core/events.js';
 import { retryAfterHintMs } from './retry-after.js';
-import { resolveRetryOptions, type ResolvedRetryOptions, type RetryOptions } from './retry-options.js';
+import {
+  resolveRetryOptions,
+  type ResolvedRetryOptions,
+  type RetryOptions,
+} from './retry-options.js';
 
 export interface RetryRuntime {
   clock?: Clock;
@@ -67,7 +71,9 @@ export class RetryPolicy {
   nextDelay(error: unknown, attempt: number, previousDelayMs = 0): number | undefined {
     if (attempt >= this.options.maxAttempts) return undefined;
     if (!this.options.retryOn(error, attempt)) return undefined;
-    const hint = this.options.honorRetryAfter ? retryAfterHintMs(error, this.clock.now()) : undefined;
+    const hint = this.options.honorRetryAfter
+      ? retryAfterHintMs(error, this.clock.now())
+      : undefined;
     if (hint !== undefined) return Math.min(hint, this.options.maxDelayMs);
     return this.jittered(this.delayFor(attempt), previousDelayMs);
   }

@@ -110,9 +110,11 @@ describe('RedisBackpressureStore between processes', () => {
 
   it('keeps renewing a slot that is handed from caller to caller within one process', async () => {
     const name = freshName('handover');
-    const inA = new BackpressureGuard({ capacity: 1, leaseMs: 300, maxWaitMs: 1000 }, a, { name });
-    const inB = new BackpressureGuard({ capacity: 1, leaseMs: 300 }, b, { name });
-    const until = performance.now() + 1200;
+    // The lease is long enough that a busy machine's event-loop stalls do not lapse it, and the
+    // hand-overs go on for 2.5 leases: without renewals across hand-overs, B would get the slot.
+    const inA = new BackpressureGuard({ capacity: 1, leaseMs: 600, maxWaitMs: 2000 }, a, { name });
+    const inB = new BackpressureGuard({ capacity: 1, leaseMs: 600 }, b, { name });
+    const until = performance.now() + 1500;
     // Two callers in A: each release hands the same slot (token) straight to the other.
     const caller = async () => {
       while (performance.now() < until) {
