@@ -5,6 +5,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import {
   CircuitBreaker,
+  CircuitOpenError,
   Orchestrator,
   OrchestratorExceptionFilter,
   OrchestratorModule,
@@ -63,5 +64,14 @@ describe('a protected controller route over real HTTP', () => {
     expect(Number(rejected.headers.get('retry-after'))).toBe(30);
     expect(await rejected.json()).toMatchObject({ statusCode: 503, error: 'CircuitOpenError' });
     expect(attempts.has('down-3')).toBe(false); // the method never ran
+  });
+});
+
+describe('OrchestratorExceptionFilter outside HTTP', () => {
+  it('hands the error back to Nest instead of answering as if it were HTTP', () => {
+    const filter = new OrchestratorExceptionFilter();
+    const error = new CircuitOpenError('c', 1000);
+    const rpcHost = { getType: () => 'rpc' } as any;
+    expect(() => filter.catch(error, rpcHost)).toThrow(error);
   });
 });

@@ -299,6 +299,33 @@ describe('isolation and binding', () => {
     await expect(app.get(Llm).complete('x')).resolves.toBe('answer to x');
   });
 
+  it('looking a circuit up neither registers it nor fixes its options', async () => {
+    @Injectable()
+    class LateUser {
+      @CircuitBreaker({ name: 'late', threshold: 1 })
+      async go(): Promise<never> {
+        throw new Error('x');
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [OrchestratorModule.forRoot()],
+      providers: [LateUser],
+    }).compile();
+    const early = moduleRef.get(Orchestrator).circuit('late'); // before the explorer binds
+    expect(await early.state()).toBe('closed');
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init(); // would fail with "configured twice" if the lookup had registered defaults
+    const orchestrator = app.get(Orchestrator);
+    await orchestrator.circuit('unused').state();
+    expect(orchestrator.circuits()).toEqual(['late']);
+    await app
+      .get(LateUser)
+      .go()
+      .catch(() => undefined);
+    expect(await early.state()).toBe('open'); // threshold 1, from the decorator
+  });
+
   it('a class created with new works with inline options on private state', async () => {
     class Plain {
       calls = 0;

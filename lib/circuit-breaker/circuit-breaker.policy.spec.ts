@@ -278,4 +278,55 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     expect(error).toBeInstanceOf(CircuitOpenError);
     expect((error as Error).stack?.split('\n')).toHaveLength(1);
   });
+
+  it('counts live probes by lease, whichever probe settles first', () => {
+    const clock = new FakeClock();
+    const store = new InMemoryCircuitBreakerStore(clock);
+    const config = { threshold: 1, recoveryWindowMs: 10, halfOpenMaxCalls: 2, probeLeaseMs: 100 };
+    store.force('svc', config, 'open');
+    clock.advance(10);
+    const first = store.admit('svc', config);
+    clock.advance(100); // the first probe's lease has run out
+    const second = store.admit('svc', config);
+    const third = store.admit('svc', config);
+    expect([first.admitted, second.admitted, third.admitted]).toEqual([true, true, true]);
+    if (!first.admitted) throw new Error('unreachable');
+    store.record('svc', config, first, 'ignored'); // the lapsed probe reports late
+    expect(store.admit('svc', config).admitted).toBe(false); // two live probes still hold both slots
+    expect(store.snapshot('svc').probesInFlight).toBe(2);
+  });
+
+  it('an isFailure that throws counts the call as a failure and keeps the original error', async () => {
+    const cb = new CircuitBreakerPolicy(
+      'svc',
+      {
+        threshold: 1,
+        isFailure: () => {
+          throw new Error('filter bug');
+        },
+      },
+      new InMemoryCircuitBreakerStore(new FakeClock()),
+    );
+    await expect(cb.call(() => Promise.reject(new Error('call failed')))).rejects.toThrow(
+      'call failed',
+    );
+    expect(await cb.state()).toBe('open');
+  });
+
+  it('forcing an open circuit open again extends it without a second transition', async () => {
+    const events: OrchestratorEvent[] = [];
+    const clock = new FakeClock();
+    const cb = new CircuitBreakerPolicy(
+      'svc',
+      { recoveryWindowMs: 1000 },
+      new InMemoryCircuitBreakerStore(clock),
+      { events: { active: true, emit: (e) => events.push(e) } },
+    );
+    await cb.open();
+    clock.advance(600);
+    await cb.open();
+    clock.advance(600);
+    expect(await cb.state()).toBe('open');
+    expect(events.filter((e) => e.type === 'circuit.state')).toHaveLength(1);
+  });
 });

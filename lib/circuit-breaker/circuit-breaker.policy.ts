@@ -41,6 +41,15 @@ export class CircuitBreakerPolicy {
   readonly options: ResolvedCircuitBreakerOptions;
   readonly config: CircuitConfig;
   readonly store: CircuitBreakerStore;
+  /** An `isFailure` that throws counts the call as a failure, and its outcome is still recorded. */
+  private countsAsFailure(error: unknown): boolean {
+    try {
+      return this.options.isFailure(error);
+    } catch {
+      return true;
+    }
+  }
+
   private readonly events: EventSink;
   private settler: Settler | undefined;
 
@@ -96,7 +105,7 @@ export class CircuitBreakerPolicy {
 
   /** Settles from an error, applying the `isFailure` filter. */
   settleError(admission: AdmittedCall, error: unknown): void {
-    this.settle(admission, this.options.isFailure(error) ? 'failure' : 'ignored');
+    this.settle(admission, this.countsAsFailure(error) ? 'failure' : 'ignored');
   }
 
   /**

@@ -10,13 +10,21 @@ import {
   type CircuitTransition,
 } from './circuit-breaker.store.js';
 
+interface ProbeLease {
+  readonly id: number;
+  readonly deadline: number;
+}
+
+/** A probe's admission names its lease, so its outcome frees that slot and no other. */
+type ProbeAdmission = AdmittedCall & { readonly probeId: number };
+
 interface CircuitEntry {
   state: CircuitState;
   failures: number;
   epoch: number;
   openUntil: number;
-  /** Lease deadlines of the probes in flight while half-open. */
-  probes: number[];
+  /** The probes in flight while half-open, oldest first, each with its lease deadline. */
+  probes: ProbeLease[];
   /** Reused for every call admitted while closed, so the hot path allocates nothing. */
   closedAdmission: AdmittedCall;
 }
@@ -28,6 +36,7 @@ interface CircuitEntry {
  */
 export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   private readonly circuits = new Map<string, CircuitEntry>();
+  private lastProbeId = 0;
   private lastCircuit: string | undefined;
   private lastEntry: CircuitEntry | undefined;
 
@@ -55,7 +64,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   ): CircuitTransition | undefined {
     const entry = this.entry(circuit);
     if (admission.epoch !== entry.epoch) return undefined;
-    if (admission.probe) entry.probes.shift();
+    if (admission.probe) this.endProbe(entry, (admission as ProbeAdmission).probeId);
     if (outcome === 'success') return this.recordSuccess(entry);
     if (outcome === 'failure') return this.recordFailure(entry, config);
     return undefined;
@@ -85,7 +94,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
       entry.failures = 0;
       return entry.state === 'closed' ? undefined : this.moveTo(entry, 'closed', now);
     }
-    const transition = this.moveTo(entry, 'open', now);
+    const transition = entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now);
     entry.openUntil = now + config.recoveryWindowMs;
     return transition;
   }
@@ -99,17 +108,25 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     if (this.liveProbes(entry, now) >= config.halfOpenMaxCalls) {
       const retryAfterMs = Math.max(
         1,
-        Math.min(entry.probes[0] - now, config.recoveryWindowMs || 1000),
+        Math.min(entry.probes[0].deadline - now, config.recoveryWindowMs || 1000),
       );
       return { admitted: false, retryAfterMs, transition };
     }
-    entry.probes.push(now + config.probeLeaseMs);
-    return { admitted: true, epoch: entry.epoch, probe: true, transition };
+    const probeId = ++this.lastProbeId;
+    entry.probes.push({ id: probeId, deadline: now + config.probeLeaseMs });
+    const admission: ProbeAdmission = { admitted: true, epoch: entry.epoch, probe: true, probeId };
+    return transition === undefined ? admission : { ...admission, transition };
+  }
+
+  /** Frees this probe's own slot; a probe whose lease already ran out has none left to free. */
+  private endProbe(entry: CircuitEntry, probeId: number): void {
+    const index = entry.probes.findIndex((probe) => probe.id === probeId);
+    if (index >= 0) entry.probes.splice(index, 1);
   }
 
   /** Drops probes whose lease ran out (hung calls), freeing their slots. */
   private liveProbes(entry: CircuitEntry, now: number): number {
-    while (entry.probes.length > 0 && entry.probes[0] <= now) entry.probes.shift();
+    while (entry.probes.length > 0 && entry.probes[0].deadline <= now) entry.probes.shift();
     return entry.probes.length;
   }
 

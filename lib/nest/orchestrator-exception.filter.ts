@@ -20,8 +20,11 @@ function isShed(error: unknown): error is { retryAfterMs?: number; message: stri
 @Catch()
 export class OrchestratorExceptionFilter extends BaseExceptionFilter {
   override catch(exception: unknown, host: ArgumentsHost): void {
+    // Outside HTTP (RPC, WebSocket, standalone contexts) this filter has no answer to give;
+    // rethrowing hands the error back to Nest's own handling there, as its external filter does.
+    if (host.getType() !== 'http') throw exception;
     const status = statusOf(exception);
-    if (status === undefined || host.getType() !== 'http') return super.catch(exception, host);
+    if (status === undefined) return super.catch(exception, host);
     const adapter = this.applicationRef ?? this.httpAdapterHost?.httpAdapter;
     if (!adapter) return super.catch(exception, host);
     const error = exception as { retryAfterMs?: number; message: string; name: string };

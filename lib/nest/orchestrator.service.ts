@@ -86,14 +86,18 @@ export class Orchestrator implements OnApplicationShutdown {
     });
   }
 
-  /** The circuit called `name`; a name nothing uses yet reads closed with 0 failures. */
+  /**
+   * The circuit called `name`; a name nothing uses yet reads closed with 0 failures. Looking a
+   * circuit up does not register it: the handle finds the circuit at each call, so one taken
+   * before a decorator or stage first uses the name still sees that circuit and its options.
+   */
   circuit(name: string): CircuitHandle {
-    const policy = this.runtime.circuit(name);
+    const policy = () => this.runtime.lookupCircuit(name);
     return {
-      state: () => policy.state(),
-      failureCount: () => policy.failureCount(),
-      open: () => policy.open(),
-      close: () => policy.close(),
+      state: () => policy().state(),
+      failureCount: () => policy().failureCount(),
+      open: () => policy().open(),
+      close: () => policy().close(),
     };
   }
 
@@ -122,12 +126,15 @@ export class Orchestrator implements OnApplicationShutdown {
     };
   }
 
-  /** The dedupe called `name`; for a name nothing uses, a handle whose calls do nothing. */
+  /**
+   * The dedupe called `name`; while nothing uses the name, its calls do nothing. The handle
+   * finds the deduplicator at each call, so one taken early works once the name is in use.
+   */
   dedupe(name: string): DedupeHandle {
-    const deduplicator = this.runtime.existingDeduplicator(name);
+    const deduplicator = () => this.runtime.existingDeduplicator(name);
     return {
-      forget: async (key) => deduplicator?.forget(key),
-      size: async () => (deduplicator === undefined ? 0 : deduplicator.size()),
+      forget: async (key) => deduplicator()?.forget(key),
+      size: async () => (await deduplicator()?.size()) ?? 0,
     };
   }
 

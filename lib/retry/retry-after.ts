@@ -12,10 +12,9 @@ export function retryAfterHintMs(error: unknown, now: number = Date.now()): numb
     (error as { headers?: unknown }).headers ??
     (error as { response?: { headers?: unknown } }).response?.headers;
   if (headers === undefined || headers === null) return undefined;
-  const ms = Number(readHeader(headers, 'retry-after-ms'));
-  if (readHeader(headers, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0) {
-    return ms;
-  }
+  const msHeader = readHeader(headers, 'retry-after-ms');
+  const ms = msHeader === undefined || msHeader.trim() === '' ? NaN : Number(msHeader);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
   return parseRetryAfter(readHeader(headers, 'retry-after'), now);
 }
 

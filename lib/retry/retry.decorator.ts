@@ -5,8 +5,9 @@ import { resolveRetryOptions, type RetryOptions } from './retry-options.js';
  * Retries the method with exponential backoff and jitter. `ref` names a policy from
  * `forRoot({ policies })` or gives inline options; absent, the defaults apply.
  *
- * Written below `@CircuitBreaker`, every attempt is seen by the breaker; a rejection by the
- * breaker or by backpressure is not retried.
+ * Written below `@CircuitBreaker`, the breaker sees one outcome per call, after the retries;
+ * written above it, every attempt goes through the breaker. A rejection by the breaker or by
+ * backpressure is not retried.
  *
  * @publicApi
  * @example

@@ -99,6 +99,21 @@ describe('RetryPolicy.nextDelay', () => {
     expect(p.nextDelay({ response: { headers: { 'Retry-After': '60' } } }, 1)).toBe(5_000);
   });
 
+  it('reads an empty retry-after-ms header as no hint, not as zero', () => {
+    const p = new RetryPolicy({ maxAttempts: 3, jitter: 'none' });
+    expect(p.nextDelay({ headers: { 'retry-after-ms': '', 'retry-after': '3' } }, 1)).toBe(3000);
+  });
+
+  it('treats a retryOn that throws as "do not retry"', () => {
+    const p = new RetryPolicy({
+      maxAttempts: 3,
+      retryOn: () => {
+        throw new Error('filter bug');
+      },
+    });
+    expect(p.nextDelay(new Error('x'), 1)).toBeUndefined();
+  });
+
   it('ignores the hint when honorRetryAfter is false', () => {
     const p = new RetryPolicy({ maxAttempts: 3, jitter: 'none', honorRetryAfter: false });
     expect(p.nextDelay({ retryAfterMs: 4000 }, 1)).toBe(100);

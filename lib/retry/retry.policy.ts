@@ -70,7 +70,7 @@ export class RetryPolicy {
    */
   nextDelay(error: unknown, attempt: number, previousDelayMs = 0): number | undefined {
     if (attempt >= this.options.maxAttempts) return undefined;
-    if (!this.options.retryOn(error, attempt)) return undefined;
+    if (!this.shouldRetry(error, attempt)) return undefined;
     const hint = this.options.honorRetryAfter
       ? retryAfterHintMs(error, this.clock.now())
       : undefined;
@@ -120,6 +120,15 @@ export class RetryPolicy {
       this.events.emit({ type: 'retry.gave-up', policy: this.name, attempts, error });
     }
     return error;
+  }
+
+  /** A `retryOn` that throws means "do not retry": the call's own error is what the caller gets. */
+  private shouldRetry(error: unknown, attempt: number): boolean {
+    try {
+      return this.options.retryOn(error, attempt);
+    } catch {
+      return false;
+    }
   }
 
   private jittered(delay: number, previous: number): number {

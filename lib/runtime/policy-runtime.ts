@@ -120,6 +120,18 @@ export class PolicyRuntime {
     });
   }
 
+  /**
+   * The circuit called `name` if this application uses it, else a transient one over the same
+   * store with default options, which is not registered (so it never conflicts with the options
+   * a decorator or stage registers later, and `circuitNames()` lists only names in use).
+   */
+  lookupCircuit(name: string): CircuitBreakerPolicy {
+    const existing = this.circuits.get(name);
+    if (existing !== undefined) return existing;
+    const { clock, events, stores } = this.deps;
+    return new CircuitBreakerPolicy(name, {}, stores.circuitBreaker, { clock, events });
+  }
+
   guard(name: string, options: BackpressureOptions): BackpressureGuard {
     return this.shared(this.guards, name, options, () => {
       const { clock, events, stores, logger } = this.deps;
