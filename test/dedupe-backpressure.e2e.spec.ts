@@ -205,7 +205,9 @@ describe('Dedupe and backpressure options and stores in OrchestratorModule', () 
     const app = await start(
       {
         clock,
-        policies: { llm: { backpressure: { capacity: 1 }, dedupe: { ttlMs: 1_000 } } },
+        policies: {
+          llm: { backpressure: { name: 'llm', capacity: 1 }, dedupe: { ttlMs: 1_000 } },
+        },
       },
       [Named],
     );

@@ -29,7 +29,7 @@ class Llm {
 
 const policies = {
   openai: {
-    circuitBreaker: { threshold: 2, recoveryWindowMs: 60_000 },
+    circuitBreaker: { name: 'openai', threshold: 2, recoveryWindowMs: 60_000 },
     retry: { maxAttempts: 1 },
   },
 };
@@ -67,7 +67,9 @@ describe('OrchestratorModule configuration', () => {
         imports: [ConfigModule],
         inject: ['THRESHOLD'],
         useFactory: async (threshold: number) => ({
-          policies: { openai: { ...policies.openai, circuitBreaker: { threshold } } },
+          policies: {
+            openai: { ...policies.openai, circuitBreaker: { name: 'openai', threshold } },
+          },
         }),
       }),
     ]);
@@ -280,6 +282,32 @@ describe('isolation and binding', () => {
     expect(await first.get(Orchestrator).circuit('openai').state()).toBe('open');
     expect(await second.get(Orchestrator).circuit('openai').state()).toBe('closed');
     await expect(second.get(Llm).complete('ok')).resolves.toBe('answer to ok');
+  });
+
+  it('keeps a named policy without `name` per Class.method', async () => {
+    @Injectable()
+    class TwoMethods {
+      @CircuitBreaker('p')
+      async a(): Promise<never> {
+        throw new Error('a');
+      }
+      @CircuitBreaker('p')
+      async b(): Promise<string> {
+        return 'b';
+      }
+    }
+    const app = await start(
+      [OrchestratorModule.forRoot({ policies: { p: { circuitBreaker: { threshold: 1 } } } })],
+      [TwoMethods],
+    );
+    await app
+      .get(TwoMethods)
+      .a()
+      .catch(() => undefined);
+    const orchestrator = app.get(Orchestrator);
+    expect(await orchestrator.circuit('TwoMethods.a').state()).toBe('open');
+    await expect(app.get(TwoMethods).b()).resolves.toBe('b');
+    expect(orchestrator.circuits().sort()).toEqual(['TwoMethods.a', 'TwoMethods.b']);
   });
 
   it('lists the circuits the application uses; an unused name reads closed', async () => {

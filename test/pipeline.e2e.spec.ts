@@ -28,7 +28,7 @@ class Llm {
 
 const policies: Record<string, PolicyOptions> = {
   llm: {
-    circuitBreaker: { threshold: 2, recoveryWindowMs: 60_000 },
+    circuitBreaker: { name: 'llm', threshold: 2, recoveryWindowMs: 60_000 },
     retry: { maxAttempts: 2, baseDelayMs: 1, jitter: 'none' },
   },
 };

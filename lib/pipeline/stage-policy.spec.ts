@@ -105,9 +105,9 @@ describe('stage policy: circuit breaker', () => {
 });
 
 describe('stage policy: named policies', () => {
-  it('shares the circuit of a named policy by its name', async () => {
+  it("shares the circuit of a named policy by its section's name", async () => {
     const runtime = runtimeWith({
-      llm: { circuitBreaker: { threshold: 1, recoveryWindowMs: 60_000 } },
+      llm: { circuitBreaker: { name: 'llm', threshold: 1, recoveryWindowMs: 60_000 } },
     });
     const failing = new Pipeline<string>('one', runtime).addStage(
       'call',

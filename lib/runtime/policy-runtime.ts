@@ -101,8 +101,11 @@ export class PolicyRuntime {
   layer(spec: PolicySpec, owner: LayerOwner): Layer {
     const { name, options } = this.resolveRef(spec, owner);
     switch (spec.kind) {
-      case 'retry':
-        return new RetryLayer(this.retryPolicy(name, options as RetryOptions));
+      case 'retry': {
+        // Retry keeps no state: its events name the policy it came from, or its owner.
+        const label = typeof spec.ref === 'string' ? spec.ref : name;
+        return new RetryLayer(this.retryPolicy(label, options as RetryOptions));
+      }
       case 'circuitBreaker':
         return new CircuitBreakerLayer(this.circuit(name, options as CircuitBreakerOptions));
       case 'dedupe':
@@ -180,7 +183,7 @@ export class PolicyRuntime {
     const policy = this.deps.policies[spec.ref];
     const section = policy?.[spec.kind] as { name?: string } | undefined;
     if (section === undefined) throw this.unknownPolicy(spec, owner, policy !== undefined);
-    return { name: section.name ?? spec.ref, options: section };
+    return { name: section.name ?? owner.id, options: section };
   }
 
   private unknownPolicy(spec: PolicySpec, owner: LayerOwner, exists: boolean): InvalidOptionsError {

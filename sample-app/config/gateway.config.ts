@@ -99,16 +99,22 @@ export const RETRIEVAL_POLICY = 'retrieval';
  * names the policy and the field.
  */
 export function gatewayPolicies(config: GatewayConfig): Record<string, PolicyOptions> {
-  const backpressure: BackpressureOptions = { ...config.backpressure };
+  // `name` makes every method that uses a section share its state (one cap, one circuit, one
+  // dedupe table); without it each decorated method would keep its own, under `Class.method`.
+  const backpressure: BackpressureOptions = { ...config.backpressure, name: LLM_POLICY };
   return {
     [LLM_POLICY]: {
       backpressure,
-      dedupe: { ttlMs: config.dedupe.ttlMs },
+      dedupe: { name: LLM_POLICY, ttlMs: config.dedupe.ttlMs },
       // Only the provider's trouble counts against it: a 400 (our bad request) does not.
-      circuitBreaker: { ...config.circuitBreaker, isFailure: isRetryableLlmError },
+      circuitBreaker: {
+        ...config.circuitBreaker,
+        name: LLM_POLICY,
+        isFailure: isRetryableLlmError,
+      },
       retry: { ...config.retry, jitter: 'full', retryOn: isRetryableLlmError },
     },
-    [LLM_STREAM_POLICY]: { dedupe: { ttlMs: config.dedupe.ttlMs } },
+    [LLM_STREAM_POLICY]: { dedupe: { name: LLM_STREAM_POLICY, ttlMs: config.dedupe.ttlMs } },
     [RETRIEVAL_POLICY]: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
   };
 }
