@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dedupeRows, measureHeap } from './dedupe.js';
 import { runInterleaved } from './harness.js';
 import { createBenchApp } from './nest-app.js';
+import { benchRedis } from './redis/index.js';
 import { render } from './report.js';
 import { measureScaling } from './scaling.js';
 import { buildRows, cleanups } from './scenarios.js';
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
     await app.context.close();
     for (const cleanup of cleanups) cleanup();
   }
+  // After the in-memory rows; BENCH_REDIS=0 skips it. Writes its own block of BENCHMARKS.md.
+  await benchRedis({ write: process.env.BENCH_ROUNDS === undefined, log });
 }
 
 /**
