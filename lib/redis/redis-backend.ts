@@ -3,7 +3,12 @@ import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOption
 import { withoutStack } from '../core/orchestrator.error.js';
 import { HealthGate, type GateTicket } from './health-gate.js';
 import type { LuaScript } from './lua/script.js';
-import { clientOptionWarnings, isCluster, type RedisClient } from './redis-client.js';
+import {
+  assertSupportedClient,
+  clientOptionWarnings,
+  isCluster,
+  type RedisClient,
+} from './redis-client.js';
 import {
   resolveBackendOptions,
   type RedisBackendOptions,
@@ -87,6 +92,12 @@ export class RedisBackend implements OnApplicationShutdown {
     this.logger = this.options.logger ?? new Logger('RedisStores');
     this.ownsClient = !isRedisClient(client);
     this.client = isRedisClient(client) ? client : createClient(client);
+    try {
+      assertSupportedClient(this.client);
+    } catch (error) {
+      if (this.ownsClient) this.client.disconnect();
+      throw error;
+    }
     this.gate = new HealthGate(
       {
         failureThreshold: this.options.degradeAfterFailures,

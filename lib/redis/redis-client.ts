@@ -1,3 +1,4 @@
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { Cluster, type Redis } from 'ioredis';
 
 /**
@@ -21,6 +22,21 @@ export function isCluster(client: RedisClient): client is Cluster {
  *
  * @publicApi
  */
+/**
+ * Refuses a client the stores cannot work with. With `enableAutoPipelining`, ioredis batches the
+ * stores' custom Lua commands into pipelines that do not know them (`pipeline[name] is not a
+ * function`) and can throw inside ioredis, outside any caller's reach.
+ */
+export function assertSupportedClient(client: RedisClient): void {
+  const options = client.options as { enableAutoPipelining?: boolean };
+  if (options.enableAutoPipelining === true) {
+    throw new InvalidOptionsError(
+      'Redis stores: client option enableAutoPipelining',
+      'should be false (the stores run custom Lua commands, which ioredis cannot auto-pipeline); give the stores a client without it, e.g. client.duplicate({ enableAutoPipelining: false })',
+    );
+  }
+}
+
 export function clientOptionWarnings(client: RedisClient): string[] {
   return isCluster(client) ? clusterWarnings(client) : standaloneWarnings(client);
 }
