@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type EventSink } from '../core/events.js';
-import { LeaseRenewer, type HeldLease } from '../core/lease-renewer.js';
+import { LeaseRenewer } from '../core/lease-renewer.js';
+import type { Call, Step } from '../core/layer.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { withoutStack } from '../core/orchestrator.error.js';
 import {
@@ -14,8 +15,10 @@ import type {
   BackpressureConfig,
   BackpressureStore,
 } from './backpressure.store.js';
+import { QueuedCall, runHolding } from './held-call.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
-import { WaiterQueue, type Waiter } from './waiter-queue.js';
+import { Slot, type SlotOwner } from './slot.js';
+import { PermitWaiter, WaiterQueue, type Waiter } from './waiter-queue.js';
 
 /**
  * What a `BackpressureGuard` gets from its application (the decorator passes all four).
@@ -51,24 +54,6 @@ const WAITER_POLL_MS = 100;
 /** Weight of the newest hold time in the running average behind `retryAfterMs`. */
 const HOLD_TIME_WEIGHT = 0.2;
 
-/** @internal A slot a guard granted: its store token, and when it was granted. */
-export class Slot implements BackpressurePermit {
-  lease: HeldLease | undefined;
-  private released = false;
-
-  constructor(
-    private readonly guard: BackpressureGuard,
-    readonly token: string,
-    readonly grantedAt: number,
-  ) {}
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    this.guard.free(this);
-  }
-}
-
 /**
  * A concurrency cap over a store: at most `capacity` slots held per name, never more. Past it a
  * caller is shed at once with `BackpressureShedError`, or, with `maxWaitMs`, waits in arrival
@@ -81,7 +66,7 @@ export class Slot implements BackpressurePermit {
  * await guard.tryAcquire(); // rejects with BackpressureShedError when 8 are held
  * try { await work(); } finally { await guard.release(); }
  */
-export class BackpressureGuard {
+export class BackpressureGuard implements SlotOwner {
   readonly options: ResolvedBackpressureOptions;
   readonly name: string;
   readonly store: BackpressureStore;
@@ -96,6 +81,7 @@ export class BackpressureGuard {
   private timer: { at: number; stop: AbortController } | undefined;
   /** Set once callers first wait; kept for the guard's life (the store closes it on shutdown). */
   private releases: { close(): void } | undefined;
+  private watching = false;
   private averageHoldMs: number | undefined;
   private storeRetryAfterMs: number | undefined;
   private lastDepth = 0;
@@ -158,7 +144,7 @@ export class BackpressureGuard {
   }
 
   /**
-   * @internal The layer's entry: a permit (synchronously when the store answers synchronously),
+   * @internal The stream's entry: a permit (synchronously when the store answers synchronously),
    * or a rejected promise. Never throws.
    */
   admit(wait: boolean, signal?: AbortSignal): MaybePromise<BackpressurePermit> {
@@ -171,19 +157,59 @@ export class BackpressureGuard {
       return this.storeFailed(error);
     }
     if (!isPromiseLike(answer)) return this.decide(answer, wait, signal);
+    return this.decideWhenAnswered(answer, wait, signal);
+  }
+
+  /**
+   * @internal The layer's entry: runs `next` holding a slot, now or once one is handed over, and
+   * frees the slot when the call settles. Never throws. Unlike `admit`, a waiting call is not
+   * given a permit to run with later: the slot is handed straight to it, and it runs at once.
+   */
+  hold(next: Step, call: Call): Promise<unknown> {
+    if (this.waiters.size > 0) return this.queueOrShed(next, call);
+    let answer: MaybePromise<BackpressureAcquisition>;
+    try {
+      answer = this.store.acquire(this.name, this.config);
+    } catch (error) {
+      return this.storeFailed(error);
+    }
+    if (!isPromiseLike(answer)) return this.holdOrQueue(answer, next, call);
+    return this.holdWhenAnswered(answer, next, call);
+  }
+
+  /** @internal Called once per slot, by its `release()`. */
+  free(slot: Slot): void {
+    slot.lease?.end();
+    // One reading serves the hold time and, on a hand-over, the next slot's grant time.
+    const now = this.clock.now();
+    this.observeHold(now - slot.grantedAt);
+    const waiter = this.waiters.shift();
+    if (waiter === undefined) return this.releaseToStore(slot.token);
+    this.handOver(waiter, this.fill(waiter.slot(), slot.token, now));
+  }
+
+  // Apart from their callers, so that their closures cost nothing on the synchronous path: a
+  // closure anywhere in a function body makes V8 allocate its context on every call.
+  private decideWhenAnswered(
+    answer: PromiseLike<BackpressureAcquisition>,
+    wait: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<BackpressurePermit> {
     return Promise.resolve(answer).then(
       (a) => this.decide(a, wait, signal),
       (error) => this.storeFailed(error),
     );
   }
 
-  /** @internal Called once per slot, by its `release()`. */
-  free(slot: Slot): void {
-    slot.lease?.end();
-    this.observeHold(this.clock.now() - slot.grantedAt);
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) return this.handOver(waiter, this.newSlot(slot.token));
-    this.releaseToStore(slot.token);
+  private holdWhenAnswered(
+    answer: PromiseLike<BackpressureAcquisition>,
+    next: Step,
+    call: Call,
+  ): Promise<unknown> {
+    return Promise.resolve(answer).then(
+      (a) => this.holdOrQueue(a, next, call),
+      (error) => this.storeFailed(error),
+    );
   }
 
   private decide(
@@ -191,44 +217,83 @@ export class BackpressureGuard {
     wait: boolean,
     signal: AbortSignal | undefined,
   ): MaybePromise<BackpressurePermit> {
-    if (answer.granted) return this.grant(answer.token, answer.depth);
-    this.lastDepth = answer.depth;
-    this.storeRetryAfterMs = answer.retryAfterMs;
+    if (answer.granted) return this.grant(new Slot(this), answer.token, answer.depth);
+    this.refused(answer);
     return this.waitOrShed(wait, signal);
   }
 
-  private grant(token: string, depth: number): Slot {
+  private holdOrQueue(answer: BackpressureAcquisition, next: Step, call: Call): Promise<unknown> {
+    if (answer.granted) {
+      return runHolding(this.grant(new Slot(this), answer.token, answer.depth), next, call);
+    }
+    this.refused(answer);
+    return this.queueOrShed(next, call);
+  }
+
+  private refused(answer: BackpressureAcquisition & { granted: false }): void {
+    this.lastDepth = answer.depth;
+    this.storeRetryAfterMs = answer.retryAfterMs;
+  }
+
+  private grant(slot: Slot, token: string, depth: number): Slot {
     this.lastDepth = depth;
     const { softLimit } = this.options;
     if (softLimit !== undefined && depth >= softLimit) this.softLimitReached(depth, softLimit);
-    return this.newSlot(token);
+    return this.fill(slot, token, this.clock.now());
   }
 
-  private newSlot(token: string): Slot {
-    const slot = new Slot(this, token, this.clock.now());
-    if (this.renewer !== undefined) {
-      slot.lease = this.renewer.hold(() => this.store.renew(this.name, token, this.config));
-    }
+  private fill(slot: Slot, token: string, now: number): Slot {
+    slot.token = token;
+    slot.grantedAt = now;
+    if (this.renewer !== undefined) this.renewSlot(slot);
     return slot;
   }
 
+  private renewSlot(slot: Slot): void {
+    const { token } = slot;
+    slot.lease = this.renewer!.hold(() => this.store.renew(this.name, token, this.config));
+  }
+
   private waitOrShed(wait: boolean, signal: AbortSignal | undefined): Promise<BackpressurePermit> {
-    const { maxWaitMs, maxQueue } = this.options;
-    if (!wait || maxWaitMs <= 0 || this.waiters.size >= maxQueue) {
-      return Promise.reject(this.shed(0));
-    }
+    if (!this.mayWait(wait)) return Promise.reject(this.shed(0));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { deadline: this.clock.now() + maxWaitMs, resolve, reject };
-      if (signal !== undefined) this.cancelOnAbort(waiter, signal);
-      this.waiters.push(waiter);
-      this.releases ??= this.store.watchReleases?.(this.name, () => this.releasedElsewhere());
-      if (this.events.active) {
-        const { name: guard, lastDepth: depth } = this;
-        this.events.emit({ type: 'backpressure.waiting', guard, depth, queued: this.waiters.size });
-      }
-      this.arm();
-    });
+    const waiter = new PermitWaiter(this);
+    if (signal !== undefined) this.cancelOnAbort(waiter, signal);
+    this.enqueue(waiter);
+    return waiter.promise;
+  }
+
+  /** As `waitOrShed`, for a call of the layer: a call whose signal aborts leaves the queue. */
+  private queueOrShed(next: Step, call: Call): Promise<unknown> {
+    if (!this.mayWait(true)) return Promise.reject(this.shed(0));
+    const { signal } = call;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const waiter = new QueuedCall(this, next, call);
+    if (signal !== undefined) this.cancelOnAbort(waiter, signal);
+    this.enqueue(waiter);
+    return waiter.promise;
+  }
+
+  private mayWait(wait: boolean): boolean {
+    const { maxWaitMs, maxQueue } = this.options;
+    return wait && maxWaitMs > 0 && this.waiters.size < maxQueue;
+  }
+
+  private enqueue(waiter: Waiter): void {
+    const now = this.clock.now();
+    waiter.deadline = now + this.options.maxWaitMs;
+    this.waiters.push(waiter);
+    if (!this.watching) this.watchReleases();
+    if (this.events.active) {
+      const { name: guard, lastDepth: depth } = this;
+      this.events.emit({ type: 'backpressure.waiting', guard, depth, queued: this.waiters.size });
+    }
+    this.arm(now);
+  }
+
+  private watchReleases(): void {
+    this.watching = true;
+    this.releases = this.store.watchReleases?.(this.name, () => this.releasedElsewhere());
   }
 
   private cancelOnAbort(waiter: Waiter, signal: AbortSignal): void {
@@ -239,25 +304,30 @@ export class BackpressureGuard {
     waiter.detach = () => signal.removeEventListener('abort', onAbort);
   }
 
+  /** The waiter runs (a queued call) or resumes (a permit) at once: it may queue again. */
   private handOver(waiter: Waiter, slot: Slot): void {
     waiter.detach?.();
-    waiter.resolve(slot);
     if (this.waiters.size === 0) this.disarm();
+    waiter.take(slot);
   }
 
   /**
    * One timer per guard, for the oldest waiter's deadline (or the next poll of the store,
    * whichever comes first): deadlines grow in queue order, so no waiter needs its own.
    */
-  private arm(): void {
+  private arm(now: number): void {
     const head = this.waiters.peek();
     if (head === undefined) return this.disarm();
-    const at = Math.min(head.deadline, this.clock.now() + WAITER_POLL_MS);
+    const at = Math.min(head.deadline, now + WAITER_POLL_MS);
     if (this.timer !== undefined && this.timer.at <= at) return;
+    this.startTimer(at, now);
+  }
+
+  private startTimer(at: number, now: number): void {
     this.disarm();
     const stop = new AbortController();
     this.timer = { at, stop };
-    this.clock.sleep(Math.max(0, at - this.clock.now()), stop.signal).then(
+    this.clock.sleep(Math.max(0, at - now), stop.signal).then(
       () => {
         if (this.timer?.stop !== stop) return;
         this.timer = undefined;
@@ -280,7 +350,7 @@ export class BackpressureGuard {
       head.reject(this.shed(this.options.maxWaitMs));
     }
     if (this.waiters.size > 0) this.pollStore();
-    this.arm();
+    this.arm(now);
   }
 
   private releasedElsewhere(): void {
@@ -296,6 +366,10 @@ export class BackpressureGuard {
       return this.storeError('acquire', error);
     }
     if (!isPromiseLike(answer)) return this.polled(answer);
+    this.pollWhenAnswered(answer);
+  }
+
+  private pollWhenAnswered(answer: PromiseLike<BackpressureAcquisition>): void {
     answer.then(
       (a) => this.polled(a),
       (error) => this.storeError('acquire', error),
@@ -309,22 +383,24 @@ export class BackpressureGuard {
     }
     const waiter = this.waiters.shift();
     if (waiter === undefined) return this.releaseToStore(answer.token);
-    this.handOver(waiter, this.grant(answer.token, answer.depth));
+    this.handOver(waiter, this.grant(waiter.slot(), answer.token, answer.depth));
   }
 
   private releaseToStore(token: string): void {
     try {
       const depth = this.store.release(this.name, token);
       if (!isPromiseLike(depth)) this.lastDepth = depth;
-      else {
-        depth.then(
-          (d) => (this.lastDepth = d),
-          (error) => this.storeError('release', error),
-        );
-      }
+      else this.depthWhenReleased(depth);
     } catch (error) {
       this.storeError('release', error);
     }
+  }
+
+  private depthWhenReleased(depth: PromiseLike<number>): void {
+    depth.then(
+      (d) => (this.lastDepth = d),
+      (error) => this.storeError('release', error),
+    );
   }
 
   private shed(waitedMs: number): BackpressureShedError {

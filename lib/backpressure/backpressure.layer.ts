@@ -1,5 +1,4 @@
 import type { Call, Layer, Step } from '../core/layer.js';
-import { isPromiseLike } from '../core/maybe-promise.js';
 import type { BackpressureGuard, BackpressurePermit } from './backpressure.guard.js';
 
 const DONE: IteratorResult<unknown> = { done: true, value: undefined };
@@ -14,9 +13,7 @@ export class BackpressureLayer implements Layer {
 
   promise(next: Step, call: Call): Promise<unknown> {
     if (next.answersWithoutExecution(call)) return next.promise(call);
-    const permit = this.guard.admit(true);
-    if (isPromiseLike(permit)) return permit.then((p) => runHolding(p, next, call));
-    return runHolding(permit, next, call);
+    return this.guard.hold(next, call);
   }
 
   stream(next: Step, call: Call): AsyncIterable<unknown> {
@@ -27,26 +24,6 @@ export class BackpressureLayer implements Layer {
   answersWithoutExecution(next: Step, call: Call): boolean {
     return next.answersWithoutExecution(call);
   }
-}
-
-function runHolding(permit: BackpressurePermit, next: Step, call: Call): Promise<unknown> {
-  let result: Promise<unknown>;
-  try {
-    result = next.promise(call);
-  } catch (error) {
-    permit.release();
-    return Promise.reject(error);
-  }
-  return result.then(
-    (value) => {
-      permit.release();
-      return value;
-    },
-    (error) => {
-      permit.release();
-      throw error;
-    },
-  );
 }
 
 /**

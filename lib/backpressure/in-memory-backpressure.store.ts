@@ -6,6 +6,13 @@ import {
 } from './backpressure.store.js';
 
 /**
+ * The tokens of a name's held slots, plus `NEVER_EMPTY`: V8 shrinks a hash table that a delete
+ * empties (a runtime call and a new table), which an idle cap would pay on every release.
+ */
+type Held = Set<string | symbol>;
+const NEVER_EMPTY = Symbol('never empty');
+
+/**
  * Process-local slot counts with synchronous answers. Slots never lapse here: a holder cannot
  * crash without the memory that counts it, and expiring a live holder's slot (after a long
  * event-loop stall, or a clock jump) could only let more than `capacity` calls run.
@@ -14,7 +21,10 @@ import {
  */
 export class InMemoryBackpressureStore extends BackpressureStore {
   override readonly leasesExpire = false;
-  private readonly holders = new Map<string, Set<string>>();
+  private readonly holders = new Map<string, Held>();
+  /** The last name looked up: a guard asks about one name, twice per call. */
+  private lastName: string | undefined;
+  private lastHeld: Held | undefined;
   private tokens = 0;
 
   /** `clock` is accepted for symmetry with the other stores; nothing here depends on time. */
@@ -24,16 +34,17 @@ export class InMemoryBackpressureStore extends BackpressureStore {
 
   acquire(name: string, config: BackpressureConfig): BackpressureAcquisition {
     const held = this.heldBy(name);
-    if (held.size >= config.capacity) return { granted: false, depth: held.size };
+    const depth = held.size - 1;
+    if (depth >= config.capacity) return { granted: false, depth };
     const token = String(++this.tokens);
     held.add(token);
-    return { granted: true, token, depth: held.size };
+    return { granted: true, token, depth: depth + 1 };
   }
 
   release(name: string, token: string): number {
     const held = this.heldBy(name);
     held.delete(token);
-    return held.size;
+    return held.size - 1;
   }
 
   renew(name: string, token: string): boolean {
@@ -41,15 +52,19 @@ export class InMemoryBackpressureStore extends BackpressureStore {
   }
 
   depth(name: string): number {
-    return this.holders.get(name)?.size ?? 0;
+    const held = this.holders.get(name);
+    return held === undefined ? 0 : held.size - 1;
   }
 
-  private heldBy(name: string): Set<string> {
+  private heldBy(name: string): Held {
+    if (name === this.lastName) return this.lastHeld!;
     let held = this.holders.get(name);
     if (held === undefined) {
-      held = new Set();
+      held = new Set([NEVER_EMPTY]);
       this.holders.set(name, held);
     }
+    this.lastName = name;
+    this.lastHeld = held;
     return held;
   }
 }

@@ -1,13 +1,55 @@
 import type { BackpressurePermit } from './backpressure.guard.js';
+import { Slot, type SlotOwner } from './slot.js';
 
 /** A caller waiting for a slot. */
 export interface Waiter {
-  /** Epoch ms after which the caller is shed. */
-  readonly deadline: number;
-  resolve(permit: BackpressurePermit): void;
+  /** Epoch ms after which the caller is shed; set by the guard as it queues the waiter. */
+  deadline: number;
+  /** The slot this waiter will hold, for the guard to fill in. */
+  slot(): Slot;
+  /** Takes the slot, filled in and handed over by the guard. */
+  take(slot: Slot): void;
   reject(error: unknown): void;
   /** Stops listening to the caller's AbortSignal, if it gave one. */
   detach?: () => void;
+}
+
+/**
+ * The resolvers of the promise that `pending()` made last: read them right after the call. One
+ * shared executor stores them here, so a waiter's promise costs no executor closure and no
+ * context (Node 20 has no `Promise.withResolvers`).
+ */
+export const resolvers = {
+  resolve: undefined as unknown as (value: unknown) => void,
+  reject: undefined as unknown as (error: unknown) => void,
+};
+
+function capture(resolve: (value: never) => void, reject: (error: unknown) => void): void {
+  resolvers.resolve = resolve as (value: unknown) => void;
+  resolvers.reject = reject;
+}
+
+export function pending<T>(): Promise<T> {
+  return new Promise<T>(capture);
+}
+
+/** A caller of `acquire`: resumes with a permit of its own. */
+export class PermitWaiter implements Waiter {
+  deadline = 0;
+  detach: (() => void) | undefined = undefined;
+  readonly promise: Promise<BackpressurePermit> = pending();
+  private readonly resolve: (permit: BackpressurePermit) => void = resolvers.resolve;
+  readonly reject: (error: unknown) => void = resolvers.reject;
+
+  constructor(private readonly owner: SlotOwner) {}
+
+  slot(): Slot {
+    return new Slot(this.owner);
+  }
+
+  take(slot: Slot): void {
+    this.resolve(slot);
+  }
 }
 
 /**
@@ -35,12 +77,12 @@ export class WaiterQueue {
   }
 
   shift(): Waiter | undefined {
+    if (this.live === 0) return undefined;
     this.skipCancelled();
-    if (this.head >= this.items.length) return undefined;
     const waiter = this.items[this.head];
     this.items[this.head++] = undefined;
-    this.live--;
-    this.compact();
+    if (--this.live === 0) this.clear();
+    else this.compact();
     return waiter;
   }
 
@@ -49,12 +91,18 @@ export class WaiterQueue {
     const index = this.items.indexOf(waiter, this.head);
     if (index === -1) return false;
     this.items[index] = undefined;
-    this.live--;
+    if (--this.live === 0) this.clear();
     return true;
   }
 
   private skipCancelled(): void {
     while (this.head < this.items.length && this.items[this.head] === undefined) this.head++;
+  }
+
+  /** Nobody waits: what is left are cancelled places. */
+  private clear(): void {
+    this.items.length = 0;
+    this.head = 0;
   }
 
   private compact(): void {

@@ -6,13 +6,47 @@ export interface HeldLease {
 }
 
 /**
+ * A lease a `LeaseRenewer` renews until `end()`. A primitive may extend it with its own state
+ * (a dedupe claim), so holding a lease allocates nothing more. The links make the renewer's
+ * set an intrusive list: adding and removing cost a few writes, with no hash table to grow or
+ * shrink as leases come and go.
+ */
+export abstract class RenewedLease implements HeldLease {
+  /** @internal The renewer holding it; undefined once ended or lost. */
+  renewer: LeaseRenewer | undefined = undefined;
+  /** @internal */
+  prev: RenewedLease | undefined = undefined;
+  /** @internal */
+  next: RenewedLease | undefined = undefined;
+
+  /** Extends the lease in its store; false when it is gone (it lapsed). */
+  abstract renew(): MaybePromise<boolean>;
+
+  end(): void {
+    this.renewer?.drop(this);
+  }
+}
+
+/** A lease renewed by a callback, for holders with nothing else to keep. */
+class CallbackLease extends RenewedLease {
+  constructor(private readonly renewWith: () => MaybePromise<boolean>) {
+    super();
+  }
+
+  renew(): MaybePromise<boolean> {
+    return this.renewWith();
+  }
+}
+
+/**
  * Keeps store leases (dedupe claims, backpressure slots) alive while their work runs, so a
  * crashed process's leases lapse and a live one's never do. One unref'd interval per primitive,
  * running only while it holds a lease, renews them all every third of the lease: no timer per
  * call, and nothing keeps the process alive.
  */
 export class LeaseRenewer {
-  private readonly leases = new Set<Lease>();
+  private head: RenewedLease | undefined;
+  private tail: RenewedLease | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -23,18 +57,34 @@ export class LeaseRenewer {
 
   /** Renews with `renew` (false: the lease is gone) until the returned lease ends. */
   hold(renew: () => MaybePromise<boolean>): HeldLease {
-    const lease = new Lease(this, renew);
-    this.leases.add(lease);
-    this.timer ??= this.start();
+    const lease = new CallbackLease(renew);
+    this.add(lease);
     return lease;
   }
 
+  /** Renews `lease` until it ends. A lease is held by one renewer at a time. */
+  add(lease: RenewedLease): void {
+    lease.renewer = this;
+    lease.prev = this.tail;
+    lease.next = undefined;
+    if (this.tail === undefined) this.head = lease;
+    else this.tail.next = lease;
+    this.tail = lease;
+    this.timer ??= this.start();
+  }
+
   /** @internal */
-  drop(lease: Lease): void {
+  drop(lease: RenewedLease): void {
     // The interval stops at its next tick, not here: a slot handed straight to the next holder
     // drops one lease and holds another, and restarting the interval at each hand-over would
     // postpone every renewal until the lease lapsed.
-    this.leases.delete(lease);
+    if (lease.renewer !== this) return;
+    const { prev, next } = lease;
+    if (prev === undefined) this.head = next;
+    else prev.next = next;
+    if (next === undefined) this.tail = prev;
+    else next.prev = prev;
+    lease.renewer = lease.prev = lease.next = undefined;
   }
 
   private stop(): void {
@@ -49,38 +99,37 @@ export class LeaseRenewer {
   }
 
   private renewAll(): void {
-    if (this.leases.size === 0) return this.stop();
-    for (const lease of this.leases) {
-      try {
-        const renewed = lease.renew();
-        if (isPromiseLike<boolean>(renewed)) {
-          renewed.then(
-            (held) => this.check(lease, held),
-            (error) => this.onFailure(error),
-          );
-        } else {
-          this.check(lease, renewed);
-        }
-      } catch (error) {
-        this.onFailure(error);
-      }
+    if (this.head === undefined) return this.stop();
+    // A renewal may end its own lease (a synchronous store found it gone), which unlinks it:
+    // its successor is then the one read before. A lease added meanwhile is appended, and
+    // renewed in this pass too.
+    let lease: RenewedLease | undefined = this.head;
+    while (lease !== undefined) {
+      const next: RenewedLease | undefined = lease.next;
+      this.renewOne(lease);
+      lease = lease.renewer === this ? lease.next : next;
     }
   }
 
-  private check(lease: Lease, held: boolean): void {
-    if (held || !this.leases.has(lease)) return;
+  private renewOne(lease: RenewedLease): void {
+    try {
+      const renewed = lease.renew();
+      if (isPromiseLike<boolean>(renewed)) {
+        renewed.then(
+          (held) => this.check(lease, held),
+          (error) => this.onFailure(error),
+        );
+      } else {
+        this.check(lease, renewed);
+      }
+    } catch (error) {
+      this.onFailure(error);
+    }
+  }
+
+  private check(lease: RenewedLease, held: boolean): void {
+    if (held || lease.renewer !== this) return;
     this.drop(lease);
     this.onFailure(new Error(`lease lost: not renewed within ${this.leaseMs} ms`));
-  }
-}
-
-class Lease implements HeldLease {
-  constructor(
-    private readonly renewer: LeaseRenewer,
-    readonly renew: () => MaybePromise<boolean>,
-  ) {}
-
-  end(): void {
-    this.renewer.drop(this);
   }
 }

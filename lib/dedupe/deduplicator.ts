@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type EventSink } from '../core/events.js';
 import type { Call, Step } from '../core/layer.js';
-import { LeaseRenewer, type HeldLease } from '../core/lease-renewer.js';
+import { LeaseRenewer, RenewedLease } from '../core/lease-renewer.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { describeValue } from '../core/validate.js';
 import { defaultDedupeKey } from './dedupe-key.js';
@@ -44,21 +44,36 @@ export type DeduplicationResult<V = unknown> =
   | { readonly kind: 'cached'; readonly value: V }
   | { readonly kind: 'in-progress' };
 
-/** A promise execution shared by every concurrent caller with its key. */
-class PromiseFlight {
+/**
+ * A claim this deduplicator owns, until `ended`: a lease renewed until then (unless the store
+ * failed and the claim is uncoordinated), so holding it allocates nothing more.
+ */
+class OwnedClaim extends RenewedLease {
+  ended = false;
+
+  constructor(
+    private readonly deduplicator: Deduplicator,
+    readonly key: string,
+    public token: string,
+  ) {
+    super();
+  }
+
+  renew(): MaybePromise<boolean> {
+    return this.deduplicator.renewClaim(this);
+  }
+}
+
+/**
+ * A promise execution shared by every concurrent caller with its key. It is also the claim its
+ * execution runs under, once it owns one: one object per execution.
+ */
+class PromiseFlight extends OwnedClaim {
   promise!: Promise<unknown>;
-  abort?: SharedAbort;
+  abort: SharedAbort | undefined = undefined;
 }
 
 type Flight = PromiseFlight | StreamFlight;
-
-/** A claim this deduplicator owns, until `ended`. */
-interface OwnedClaim {
-  readonly key: string;
-  readonly token: string;
-  lease: HeldLease | undefined;
-  ended: boolean;
-}
 
 /** Where a caller who found someone else's claim ends up once that claim is over. */
 type AfterWait = { kind: 'value'; value: unknown } | { kind: 'owner'; token: string };
@@ -67,6 +82,11 @@ type AfterWait = { kind: 'value'; value: unknown } | { kind: 'owner'; token: str
 const UNCOORDINATED_TOKEN = '';
 const UNCOORDINATED: DedupeClaim = { kind: 'owner', token: UNCOORDINATED_TOKEN };
 const NEW: DeduplicationResult<never> = { kind: 'new' };
+/**
+ * Keeps the flights map from emptying: V8 shrinks a hash table that a delete empties (a runtime
+ * call and a new table), which every sequential execution would pay.
+ */
+const NEVER_EMPTY = Symbol('never empty');
 const IN_PROGRESS: DeduplicationResult<never> = { kind: 'in-progress' };
 /** How often a caller re-asks about a claim the store cannot notify it about. */
 const REMOTE_POLL_MIN_MS = 50;
@@ -95,7 +115,7 @@ export class Deduplicator {
   readonly clock: Clock;
   private readonly config: DedupeConfig;
   private readonly events: EventSink;
-  private readonly flights = new Map<string, Flight>();
+  private readonly flights = new Map<string | symbol, Flight>();
   /** Claims taken through `checkAndRegister`, by key, until `complete` or `fail`. */
   private readonly claims = new Map<string, string>();
   private readonly renewer: LeaseRenewer;
@@ -110,6 +130,7 @@ export class Deduplicator {
     this.renewer = new LeaseRenewer(this.options.leaseMs, (error) =>
       this.storeError('renew', error),
     );
+    this.flights.set(NEVER_EMPTY, new PromiseFlight(this, '', UNCOORDINATED_TOKEN));
   }
 
   // ── The seed's primitive ────────────────────────────────────────────────────────────────
@@ -216,31 +237,51 @@ export class Deduplicator {
       this.hit('cache');
       return Promise.resolve(claim.value);
     }
-    const flight = new PromiseFlight();
+    const flight = new PromiseFlight(this, key, UNCOORDINATED_TOKEN);
     this.flights.set(key, flight);
     const run = this.withSharedAbort(flight, call);
     flight.promise = isPromiseLike(claim)
-      ? claim.then((c) => this.decide(key, flight, c, run, next))
-      : this.decide(key, flight, claim, run, next);
+      ? this.decideWhenClaimed(claim, flight, run, next)
+      : this.decide(flight, claim, run, next);
     return flight.promise;
   }
 
+  // Apart from their callers, so that their closures cost nothing on the synchronous path: a
+  // closure anywhere in a function body makes V8 allocate its context on every call.
+  private decideWhenClaimed(
+    claim: PromiseLike<DedupeClaim>,
+    flight: PromiseFlight,
+    call: Call,
+    next: Step,
+  ): Promise<unknown> {
+    return Promise.resolve(claim).then((c) => this.decide(flight, c, call, next));
+  }
+
   private decide(
-    key: string,
     flight: PromiseFlight,
     claim: DedupeClaim,
     call: Call,
     next: Step,
   ): Promise<unknown> {
-    if (claim.kind === 'owner') return this.own(key, flight, claim.token, call, next);
+    if (claim.kind === 'owner') return this.own(flight, claim.token, call, next);
     if (claim.kind === 'cached') {
-      this.land(key, flight);
+      this.land(flight.key, flight);
       this.hit('cache');
       return Promise.resolve(claim.value);
     }
+    return this.joinOtherOwner(flight, claim, call, next);
+  }
+
+  private joinOtherOwner(
+    flight: PromiseFlight,
+    claim: Extract<DedupeClaim, { kind: 'in-progress' }>,
+    call: Call,
+    next: Step,
+  ): Promise<unknown> {
+    const { key } = flight;
     return this.awaitOtherOwner(key, claim).then(
       (after) => {
-        if (after.kind === 'owner') return this.own(key, flight, after.token, call, next);
+        if (after.kind === 'owner') return this.own(flight, after.token, call, next);
         this.land(key, flight);
         return after.value;
       },
@@ -253,14 +294,8 @@ export class Deduplicator {
   }
 
   /** Runs the method as the claim's owner and ends the claim with the outcome. */
-  private own(
-    key: string,
-    flight: PromiseFlight,
-    token: string,
-    call: Call,
-    next: Step,
-  ): Promise<unknown> {
-    const owned = this.ownedClaim(key, token);
+  private own(flight: PromiseFlight, token: string, call: Call, next: Step): Promise<unknown> {
+    this.hold(flight, token);
     let result: Promise<unknown>;
     try {
       result = next.promise(call);
@@ -269,14 +304,14 @@ export class Deduplicator {
     }
     return result.then(
       (value) => {
-        this.endClaim(owned, { completed: true, value }, this.options.ttlMs);
-        this.land(key, flight);
+        this.completeClaim(flight, value, this.options.ttlMs);
+        this.land(flight.key, flight);
         this.executed('success');
         return value;
       },
       (error) => {
-        this.endClaim(owned, { completed: false, error });
-        this.land(key, flight);
+        this.failClaim(flight, error);
+        this.land(flight.key, flight);
         this.executed('failure');
         throw error;
       },
@@ -290,16 +325,16 @@ export class Deduplicator {
         open: async () => {
           const after = await this.claimForStream(key);
           if (after.kind === 'value') return replay(after.value);
-          owned = this.ownedClaim(key, after.token);
+          owned = this.hold(new OwnedClaim(this, key, UNCOORDINATED_TOKEN), after.token);
           if (!flight.isOver) return next.stream(run)[Symbol.asyncIterator]();
           // Every consumer left while the claim was being decided.
-          this.endClaim(owned, { completed: false });
+          this.failClaim(owned);
           return replay(new RecordedStream([]));
         },
         closeToJoiners: (f) => {
           // Too long to replay: later callers run their own execution, so the claim goes now.
           if (this.flights.get(key) === f) this.flights.delete(key);
-          if (owned !== undefined) this.endClaim(owned, { completed: false });
+          if (owned !== undefined) this.failClaim(owned);
         },
         ended: (f, ending) => {
           this.land(key, f);
@@ -317,38 +352,63 @@ export class Deduplicator {
 
   /** A finished stream is cached (unless too long); a failed or abandoned one is not. */
   private endStreamClaim(owned: OwnedClaim, ending: StreamEnding): void {
-    if (ending.kind === 'abandoned') return this.endClaim(owned, { completed: false });
+    if (ending.kind === 'abandoned') return this.failClaim(owned);
     if (ending.kind === 'error') {
-      this.endClaim(owned, { completed: false, error: ending.error });
+      this.failClaim(owned, ending.error);
       return this.executed('failure');
     }
     const cacheable = ending.items !== undefined && this.options.ttlMs > 0;
     const value = cacheable ? new RecordedStream(ending.items!) : undefined;
-    this.endClaim(owned, { completed: true, value }, cacheable ? this.options.ttlMs : 0);
+    this.completeClaim(owned, value, cacheable ? this.options.ttlMs : 0);
     this.executed('success');
   }
 
-  /** A claim this deduplicator holds: renewed until it ends. */
-  private ownedClaim(key: string, token: string): OwnedClaim {
-    const owned: OwnedClaim = { key, token, lease: undefined, ended: false };
-    if (token !== UNCOORDINATED_TOKEN) {
-      owned.lease = this.renewer.hold(() => this.store.renew(this.name, key, token, this.config));
-    }
+  /** Takes the claim `token` as `owned`'s: renewed until it ends. */
+  private hold<C extends OwnedClaim>(owned: C, token: string): C {
+    owned.token = token;
+    if (token !== UNCOORDINATED_TOKEN) this.renewer.add(owned);
     return owned;
   }
 
-  /** Ends an owned claim once: stores the result (for `ttlMs`), or releases it without one. */
-  private endClaim(owned: OwnedClaim, outcome: DedupeSettlement, ttlMs = 0): void {
-    if (owned.ended) return;
-    owned.ended = true;
-    owned.lease?.end();
+  /** @internal Renews a claim this deduplicator owns. */
+  renewClaim(owned: OwnedClaim): MaybePromise<boolean> {
+    return this.store.renew(this.name, owned.key, owned.token, this.config);
+  }
+
+  /** Ends an owned claim with `value`, cached for `ttlMs`; nothing once it has ended. */
+  private completeClaim(owned: OwnedClaim, value: unknown, ttlMs: number): void {
+    if (!this.endClaim(owned)) return;
     const { key, token } = owned;
-    if (token === UNCOORDINATED_TOKEN) return;
-    this.storeCall(outcome.completed ? 'complete' : 'fail', () =>
-      outcome.completed
-        ? this.store.complete(this.name, key, token, outcome.value, ttlMs, this.config)
-        : this.store.fail(this.name, key, token, outcome.error),
-    );
+    try {
+      const done = this.store.complete(this.name, key, token, value, ttlMs, this.config);
+      if (isPromiseLike(done)) this.reportFailure('complete', done);
+    } catch (error) {
+      this.storeError('complete', error);
+    }
+  }
+
+  /** Releases an owned claim without a result (waiters get `error`); nothing once it has ended. */
+  private failClaim(owned: OwnedClaim, error?: unknown): void {
+    if (!this.endClaim(owned)) return;
+    try {
+      const done = this.store.fail(this.name, owned.key, owned.token, error);
+      if (isPromiseLike(done)) this.reportFailure('fail', done);
+    } catch (failure) {
+      this.storeError('fail', failure);
+    }
+  }
+
+  /** Marks the claim ended, once; true when the store must be told (it coordinates the claim). */
+  private endClaim(owned: OwnedClaim): boolean {
+    if (owned.ended) return false;
+    owned.ended = true;
+    owned.end();
+    return owned.token !== UNCOORDINATED_TOKEN;
+  }
+
+  /** A store write whose failure must not fail the callers: it becomes an event. */
+  private reportFailure(operation: string, done: PromiseLike<void>): void {
+    done.then(undefined, (error) => this.storeError(operation, error));
   }
 
   /** The claim for a stream, resolved to a value to replay or a claim to run under. */
@@ -408,15 +468,18 @@ export class Deduplicator {
   private claim(key: string): MaybePromise<DedupeClaim> {
     try {
       const claim = this.store.claim(this.name, key, this.config);
-      if (!isPromiseLike(claim)) return claim;
-      return Promise.resolve(claim).catch((error) => {
-        this.storeError('claim', error);
-        return UNCOORDINATED;
-      });
+      return isPromiseLike(claim) ? this.uncoordinatedOnFailure(claim) : claim;
     } catch (error) {
       this.storeError('claim', error);
       return UNCOORDINATED;
     }
+  }
+
+  private uncoordinatedOnFailure(claim: PromiseLike<DedupeClaim>): Promise<DedupeClaim> {
+    return Promise.resolve(claim).catch((error) => {
+      this.storeError('claim', error);
+      return UNCOORDINATED;
+    });
   }
 
   /** Makes the execution's AbortSignal abort only when every participant's has. */
@@ -431,16 +494,6 @@ export class Deduplicator {
   private land(key: string, flight: Flight): void {
     if (this.flights.get(key) === flight) this.flights.delete(key);
     flight.abort?.dispose();
-  }
-
-  /** Runs a store write whose failure must not fail the callers: it becomes an event. */
-  private storeCall(operation: string, write: () => MaybePromise<void>): void {
-    try {
-      const done = write();
-      if (isPromiseLike(done)) done.then(undefined, (error) => this.storeError(operation, error));
-    } catch (error) {
-      this.storeError(operation, error);
-    }
   }
 
   private executed(outcome: 'success' | 'failure'): void {

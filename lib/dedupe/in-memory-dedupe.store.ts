@@ -6,12 +6,17 @@ import {
   type DedupeSettlement,
 } from './dedupe.store.js';
 
+/** Created only when someone waits on a claim; resolved when the claim ends. */
+interface Settled {
+  promise: Promise<DedupeSettlement>;
+  resolve(settlement: DedupeSettlement): void;
+}
+
 interface ClaimEntry {
   readonly kind: 'claim';
   readonly token: string;
   leaseUntil: number;
-  /** Created only when someone waits on the claim; resolved when it ends. */
-  settled?: { promise: Promise<DedupeSettlement>; resolve(settlement: DedupeSettlement): void };
+  settled: Settled | undefined;
 }
 
 interface ValueEntry {
@@ -25,6 +30,15 @@ type Entry = ClaimEntry | ValueEntry;
 const NOT_COMPLETED: DedupeSettlement = { completed: false };
 
 /**
+ * A namespace's entries in recency order, after `NEVER_EMPTY`, which is never moved or evicted:
+ * V8 shrinks a hash table that a delete empties (a runtime call and a new table), which an
+ * in-flight-only dedupe would pay on every execution.
+ */
+type Entries = Map<string | symbol, Entry>;
+const NEVER_EMPTY = Symbol('never empty');
+const PLACEHOLDER: ValueEntry = { kind: 'value', value: undefined, expiresAt: 0 };
+
+/**
  * Process-local dedupe state: synchronous answers, a bounded LRU per namespace (a `Map` in
  * recency order, the oldest evicted past `maxEntries`), and lazy expiry: an entry's deadline is
  * checked when it is read, so no timer runs per entry.
@@ -32,7 +46,10 @@ const NOT_COMPLETED: DedupeSettlement = { completed: false };
  * @publicApi
  */
 export class InMemoryDedupeStore extends DedupeStore {
-  private readonly namespaces = new Map<string, Map<string, Entry>>();
+  private readonly namespaces = new Map<string, Entries>();
+  /** The last namespace looked up: a deduplicator asks about one, several times per call. */
+  private lastNamespace: string | undefined;
+  private lastEntries: Entries | undefined;
   private tokens = 0;
 
   constructor(private readonly clock: Clock = systemClock) {
@@ -43,17 +60,26 @@ export class InMemoryDedupeStore extends DedupeStore {
     const entries = this.entriesOf(namespace);
     const entry = entries.get(key);
     const now = this.clock.now();
-    if (entry?.kind === 'value' && entry.expiresAt > now) {
-      touch(entries, key, entry);
-      return { kind: 'cached', value: entry.value };
-    }
-    if (entry?.kind === 'claim') {
-      if (entry.leaseUntil > now) return this.inProgress(entry, now);
-      // The owner stopped renewing (it crashed or hung): its waiters may claim again.
-      entry.settled?.resolve(NOT_COMPLETED);
+    if (entry !== undefined) {
+      if (entry.kind === 'value' && entry.expiresAt > now) {
+        touch(entries, key, entry);
+        return { kind: 'cached', value: entry.value };
+      }
+      if (entry.kind === 'claim') {
+        if (entry.leaseUntil > now) return this.inProgress(entry, now);
+        // The owner stopped renewing (it crashed or hung): its waiters may claim again.
+        entry.settled?.resolve(NOT_COMPLETED);
+      }
+      entries.delete(key); // re-inserted below, as the most recent
     }
     const token = String(++this.tokens);
-    this.put(entries, key, { kind: 'claim', token, leaseUntil: now + config.leaseMs }, config);
+    const claim: ClaimEntry = {
+      kind: 'claim',
+      token,
+      leaseUntil: now + config.leaseMs,
+      settled: undefined,
+    };
+    this.insert(entries, key, claim, config);
     return { kind: 'owner', token };
   }
 
@@ -67,17 +93,14 @@ export class InMemoryDedupeStore extends DedupeStore {
   ): void {
     const entries = this.entriesOf(namespace);
     const entry = entries.get(key);
-    const now = this.clock.now();
-    if (entry?.kind === 'value' && entry.expiresAt > now) return; // The first result wins.
-    if (ttlMs > 0) {
-      // Replaces any claim: its waiters take this result, as they would find it in Redis.
-      if (entry?.kind === 'claim') entry.settled?.resolve({ completed: true, value });
-      this.put(entries, key, { kind: 'value', value, expiresAt: now + ttlMs }, config);
-    } else if (entry?.kind === 'claim' && entry.token === token) {
+    if (ttlMs > 0) return this.cache(entries, key, entry, value, ttlMs, config);
+    // Not cached: the clock is read only to tell an expired value, not to release one's claim.
+    if (entry?.kind === 'claim') {
+      if (entry.token !== token) return;
       entries.delete(key);
       entry.settled?.resolve({ completed: true, value });
-    } else if (entry?.kind === 'value') {
-      entries.delete(key); // expired
+    } else if (entry !== undefined && entry.expiresAt <= this.clock.now()) {
+      entries.delete(key);
     }
   }
 
@@ -110,14 +133,15 @@ export class InMemoryDedupeStore extends DedupeStore {
     if (entries === undefined) return 0;
     const now = this.clock.now();
     for (const [key, entry] of entries) {
+      if (typeof key !== 'string') continue; // NEVER_EMPTY
       const deadline = entry.kind === 'value' ? entry.expiresAt : entry.leaseUntil;
       if (deadline <= now) this.forget(namespace, key);
     }
-    return entries.size;
+    return entries.size - 1;
   }
 
   override peekCached(namespace: string, key: string): boolean {
-    const entry = this.namespaces.get(namespace)?.get(key);
+    const entry = this.entriesOf(namespace).get(key);
     return entry?.kind === 'value' && entry.expiresAt > this.clock.now();
   }
 
@@ -130,34 +154,57 @@ export class InMemoryDedupeStore extends DedupeStore {
     };
   }
 
-  /** Inserts as the most recent entry and evicts the least recent ones beyond the bound. */
-  private put(entries: Map<string, Entry>, key: string, entry: Entry, config: DedupeConfig): void {
-    entries.delete(key);
-    entries.set(key, entry);
-    while (entries.size > config.maxEntries) {
-      const [oldestKey, oldest] = entries.entries().next().value!;
-      entries.delete(oldestKey);
-      if (oldest.kind === 'claim') oldest.settled?.resolve(NOT_COMPLETED);
-    }
+  /** Caches `value` in place of `entry`, unless a fresh value is there: the first result wins. */
+  private cache(
+    entries: Entries,
+    key: string,
+    entry: Entry | undefined,
+    value: unknown,
+    ttlMs: number,
+    config: DedupeConfig,
+  ): void {
+    const now = this.clock.now();
+    if (entry?.kind === 'value' && entry.expiresAt > now) return;
+    // Replaces any claim: its waiters take this result, as they would find it in Redis.
+    if (entry?.kind === 'claim') entry.settled?.resolve({ completed: true, value });
+    if (entry !== undefined) entries.delete(key);
+    this.insert(entries, key, { kind: 'value', value, expiresAt: now + ttlMs }, config);
   }
 
-  private entriesOf(namespace: string): Map<string, Entry> {
+  /** Adds a key absent from `entries`, the most recent; evicts the least recent past the bound. */
+  private insert(entries: Entries, key: string, entry: Entry, config: DedupeConfig): void {
+    entries.set(key, entry);
+    while (entries.size - 1 > config.maxEntries) this.evictOldest(entries);
+  }
+
+  private evictOldest(entries: Entries): void {
+    const order = entries.entries();
+    order.next(); // NEVER_EMPTY
+    const [oldestKey, oldest] = order.next().value!;
+    entries.delete(oldestKey);
+    if (oldest.kind === 'claim') oldest.settled?.resolve(NOT_COMPLETED);
+  }
+
+  private entriesOf(namespace: string): Entries {
+    if (namespace === this.lastNamespace) return this.lastEntries!;
     let entries = this.namespaces.get(namespace);
     if (entries === undefined) {
-      entries = new Map();
+      entries = new Map([[NEVER_EMPTY, PLACEHOLDER]]);
       this.namespaces.set(namespace, entries);
     }
+    this.lastNamespace = namespace;
+    this.lastEntries = entries;
     return entries;
   }
 }
 
 /** Moves a read entry to the most recent end of the map (the LRU order). */
-function touch(entries: Map<string, Entry>, key: string, entry: Entry): void {
+function touch(entries: Entries, key: string, entry: Entry): void {
   entries.delete(key);
   entries.set(key, entry);
 }
 
-function deferred(): NonNullable<ClaimEntry['settled']> {
+function deferred(): Settled {
   let resolve!: (settlement: DedupeSettlement) => void;
   const promise = new Promise<DedupeSettlement>((r) => (resolve = r));
   return { promise, resolve };

@@ -18,7 +18,7 @@ export class SharedAbort {
   static forArguments(
     args: readonly unknown[],
   ): { shared: SharedAbort; args: unknown[] } | undefined {
-    if (signalsIn(args).length === 0) return undefined;
+    if (!mayHoldSignals(args) || signalsIn(args).length === 0) return undefined;
     const shared = new SharedAbort();
     shared.join(args);
     return { shared, args: args.map((arg) => replaceSignals(arg, shared.controller.signal)) };
@@ -53,6 +53,24 @@ export class SharedAbort {
   dispose(): void {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
+}
+
+/**
+ * False when no argument is or holds an AbortSignal, without allocating: every call of a
+ * dedupe asks, and most carry none.
+ */
+function mayHoldSignals(args: readonly unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg instanceof AbortSignal) return true;
+    if (isPlainObject(arg) && holdsSignal(arg)) return true;
+  }
+  return false;
+}
+
+function holdsSignal(arg: Record<string, unknown>): boolean {
+  for (const key in arg) if (arg[key] instanceof AbortSignal) return true;
+  return false;
 }
 
 function signalsIn(args: readonly unknown[]): AbortSignal[] {
