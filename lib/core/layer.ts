@@ -10,6 +10,12 @@ import type { ReturnKind } from './return-kind.js';
 export interface Call {
   readonly self: unknown;
   readonly args: unknown[];
+  /**
+   * Aborts when the caller gave up on this call (a pipeline run's signal or timeout). Policies
+   * then stop working for it: retry schedules no more attempts, the breaker does not count the
+   * outcome, a queued backpressure waiter leaves the queue. Absent for decorated methods.
+   */
+  readonly signal?: AbortSignal;
   /** Set by the dedupe layer, so that a peek from an outer layer and the call hash once. */
   dedupeKey?: string;
   /**
@@ -113,8 +119,11 @@ export class Chain {
     return asyncIterableToObservable(() => this.entry.stream({ self, args }));
   }
 
-  /** Runs a promise chain; used by pipelines and primitives that never need the other kinds. */
-  run(self: unknown, args: unknown[]): Promise<unknown> {
-    return this.entry.promise({ self, args });
+  /**
+   * Runs a promise chain; used by pipelines and primitives that never need the other kinds.
+   * `signal`, when given, tells the layers that the caller gave up (see `Call.signal`).
+   */
+  run(self: unknown, args: unknown[], signal?: AbortSignal): Promise<unknown> {
+    return this.entry.promise({ self, args, signal });
   }
 }

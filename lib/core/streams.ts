@@ -25,11 +25,8 @@ class ObservableIterator<T> implements AsyncIterator<T> {
   constructor(private readonly source: Observable<T>) {}
 
   next(): Promise<IteratorResult<T>> {
-    this.subscription ??= this.source.subscribe({
-      next: (value) => this.push({ value, done: false }),
-      error: (error) => this.fail(error),
-      complete: () => this.push({ value: undefined, done: true }),
-    });
+    // Never subscribes after `return()`: a consumer that left before reading starts nothing.
+    if (this.subscription === undefined && !this.finished) this.subscribe();
     const buffered = this.buffer.shift();
     if (buffered) return Promise.resolve(buffered);
     if (this.failure) return Promise.reject(this.failure.error);
@@ -43,6 +40,14 @@ class ObservableIterator<T> implements AsyncIterator<T> {
     this.buffer.length = 0;
     for (const reader of this.readers.splice(0)) reader.resolve({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  private subscribe(): void {
+    this.subscription = this.source.subscribe({
+      next: (value) => this.push({ value, done: false }),
+      error: (error) => this.fail(error),
+      complete: () => this.push({ value: undefined, done: true }),
+    });
   }
 
   private push(result: IteratorResult<T>): void {
@@ -77,15 +82,23 @@ export function asyncIterableToObservable<T>(open: () => AsyncIterable<T>): Obse
         if (closed) return;
         if (result.done) return subscriber.complete();
         subscriber.next(result.value);
+        if (closed) return; // unsubscribed from inside `next` (take(1)): read no further
       }
     };
     pump().catch((error) => {
       if (!closed) subscriber.error(error);
     });
     return () => {
+      if (closed) return;
       closed = true;
-      // The iterator may be mid-`next()`; its return request is queued behind it.
-      iterator?.return?.().catch(() => undefined);
+      // Called at once, even mid-`next()`: the chain's iterators forward it upstream right away
+      // (an async generator would queue it until its next `yield`).
+      if (iterator?.return === undefined) return;
+      try {
+        Promise.resolve(iterator.return()).catch(() => undefined);
+      } catch {
+        // a broken upstream teardown must not break the unsubscribe
+      }
     };
   });
 }

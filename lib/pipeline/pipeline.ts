@@ -192,7 +192,10 @@ export class Pipeline<I, O = I> {
     scope: RunAbortScope,
   ): Promise<StageResult> {
     try {
-      const value = await scope.race(this.stages[ctx.index].chain.run(ctx, [input]));
+      // The run's signal travels with the call, so the stage's policies stop when it aborts: no
+      // further retry, no breaker failure, no queued backpressure waiter left behind.
+      const chain = this.stages[ctx.index].chain;
+      const value = await scope.race(chain.run(ctx, [input], scope.policySignal));
       return { outcome: 'success', value };
     } catch (error) {
       return this.recover(ctx, input, error, scope);

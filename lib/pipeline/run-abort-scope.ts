@@ -38,6 +38,14 @@ export class RunAbortScope {
   }
 
   /**
+   * The signal handed to the stages' policies (`Call.signal`): absent when nothing can abort
+   * this run, so that the policies keep their fast, signal-less path.
+   */
+  get policySignal(): AbortSignal | undefined {
+    return this.abortable ? this.controller.signal : undefined;
+  }
+
+  /**
    * Settles with `work`, or rejects with the abort reason as soon as the run aborts. Abandoned
    * work keeps its rejection handler, so its later failure is never an unhandled rejection.
    */

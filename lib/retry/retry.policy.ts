@@ -86,7 +86,11 @@ export class RetryPolicy {
     );
   }
 
-  /** Retries `run` after its first attempt failed with `error`; rethrows the last error. */
+  /**
+   * Retries `run` after its first attempt failed with `error`; rethrows the last error. Once
+   * `signal` aborts no attempt is scheduled or started: a failure after the abort is rethrown as
+   * it is, and an abort during the wait rejects with the signal's reason.
+   */
   async retryAfterFailure<T>(
     run: (attempt: number) => Promise<T>,
     error: unknown,
@@ -94,10 +98,13 @@ export class RetryPolicy {
   ): Promise<T> {
     let previous = 0;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw error;
       const delay = this.nextDelay(error, attempt, previous);
       if (delay === undefined) throw this.giveUp(error, attempt);
       this.reportScheduled(error, attempt, delay);
       await this.clock.sleep(delay, signal);
+      // A clock that ignores the signal still must not start another attempt.
+      if (signal?.aborted) throw signal.reason;
       previous = delay;
       try {
         return await run(attempt + 1);
