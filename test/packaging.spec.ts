@@ -127,7 +127,7 @@ export class AppController {
 const options: OrchestratorModuleOptions = {
   policies: {
     downstream: {
-      circuitBreaker: { threshold: 5, recoveryWindowMs: 1_000 },
+      circuitBreaker: { name: 'downstream', threshold: 5, recoveryWindowMs: 1_000 },
       retry: { maxAttempts: 3, baseDelayMs: 1, jitter: 'none', retryOn: isRetryableLlmError },
     },
   },

@@ -112,19 +112,24 @@ describe('RedisBackpressureStore between processes', () => {
     const name = freshName('handover');
     // The lease is long enough that a busy machine's event-loop stalls do not lapse it, and the
     // hand-overs go on for 2.5 leases: without renewals across hand-overs, B would get the slot.
-    const inA = new BackpressureGuard({ capacity: 1, leaseMs: 600, maxWaitMs: 2000 }, a, { name });
-    const inB = new BackpressureGuard({ capacity: 1, leaseMs: 600 }, b, { name });
-    const until = performance.now() + 1500;
+    const inA = new BackpressureGuard({ capacity: 1, leaseMs: 1200, maxWaitMs: 3000 }, a, { name });
+    const inB = new BackpressureGuard({ capacity: 1, leaseMs: 1200 }, b, { name });
+    const until = performance.now() + 2700;
     // Two callers in A: each release hands the same slot (token) straight to the other.
+    let holding!: () => void;
+    const aHolds = new Promise<void>((resolve) => (holding = resolve));
     const caller = async () => {
       while (performance.now() < until) {
         const permit = await inA.acquire();
+        holding();
         await delay(10);
         permit.release();
       }
     };
     const busy = Promise.all([caller(), caller()]);
 
+    // B starts once A holds the slot: before that, B winning the first grant is fair play.
+    await aHolds;
     let grantedToB = 0;
     while (performance.now() < until - 50) {
       await inB.tryAcquire().then(
