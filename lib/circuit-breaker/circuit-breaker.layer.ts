@@ -1,5 +1,6 @@
 import type { Call, Layer, Step } from '../core/layer.js';
 import { isPromiseLike } from '../core/maybe-promise.js';
+import { returnUpstream } from '../core/streams.js';
 import type { AdmittedCall, CircuitAdmission } from './circuit-breaker.store.js';
 import type { CircuitBreakerPolicy } from './circuit-breaker.policy.js';
 
@@ -101,21 +102,11 @@ class BreakerIterator implements AsyncIterator<unknown> {
   }
 
   return(value?: unknown): Promise<IteratorResult<unknown>> {
-    const finished = { done: true, value } as IteratorResult<unknown>;
-    if (this.closed) return Promise.resolve(finished);
+    if (this.closed) return Promise.resolve({ done: true, value });
     this.settle('ignored');
     const inner = this.inner;
     this.inner = undefined;
-    if (inner?.return === undefined) return Promise.resolve(finished);
-    let ended: Promise<unknown>;
-    try {
-      ended = Promise.resolve(inner.return()).catch(() => undefined);
-    } catch {
-      return Promise.resolve(finished);
-    }
-    // An idle upstream (e.g. a generator paused at a `yield`) cleans up now: wait for it, as a
-    // generator would. One stuck in a read may not answer before its next item: do not wait.
-    return this.reading ? Promise.resolve(finished) : ended.then(() => finished);
+    return returnUpstream(inner, this.reading, value);
   }
 
   private async open(): Promise<void> {

@@ -120,3 +120,24 @@ export function isObservable(value: unknown): value is Observable<unknown> {
       typeof (value as any).pipe === 'function')
   );
 }
+
+/**
+ * Ends an upstream iterator when its consumer leaves (`return()`). An idle upstream (a generator
+ * paused at a `yield`) cleans up first, as a generator would; one stuck in a read (`reading`)
+ * may not answer before its next item, so it is not waited for.
+ */
+export function returnUpstream(
+  inner: AsyncIterator<unknown> | undefined,
+  reading: boolean,
+  value?: unknown,
+): Promise<IteratorResult<unknown>> {
+  const finished = { done: true, value } as IteratorResult<unknown>;
+  if (inner?.return === undefined) return Promise.resolve(finished);
+  let ended: Promise<unknown>;
+  try {
+    ended = Promise.resolve(inner.return()).catch(() => undefined);
+  } catch {
+    return Promise.resolve(finished);
+  }
+  return reading ? Promise.resolve(finished) : ended.then(() => finished);
+}

@@ -1,4 +1,5 @@
 import type { Call, Layer, Step } from '../core/layer.js';
+import { returnUpstream } from '../core/streams.js';
 import type { RetryPolicy } from './retry.policy.js';
 
 const DONE: IteratorResult<unknown> = { done: true, value: undefined };
@@ -74,22 +75,12 @@ class RetryingIterator implements AsyncIterator<unknown> {
   }
 
   return(value?: unknown): Promise<IteratorResult<unknown>> {
-    const finished = { done: true, value } as IteratorResult<unknown>;
-    if (this.closed) return Promise.resolve(finished);
+    if (this.closed) return Promise.resolve({ done: true, value });
     this.closed = true;
     this.leave?.abort();
     const inner = this.inner;
     this.inner = undefined;
-    if (inner?.return === undefined) return Promise.resolve(finished);
-    let ended: Promise<unknown>;
-    try {
-      ended = Promise.resolve(inner.return()).catch(() => undefined);
-    } catch {
-      return Promise.resolve(finished);
-    }
-    // An idle attempt (e.g. a generator paused at a `yield`) cleans up now: wait for it, as a
-    // generator would. One stuck in a read may not answer before its next item: do not wait.
-    return this.reading ? Promise.resolve(finished) : ended.then(() => finished);
+    return returnUpstream(inner, this.reading, value);
   }
 
   /** Waits before the next attempt, or throws when this failure is final. */
