@@ -487,7 +487,9 @@ export class Deduplicator {
     const fused = SharedAbort.forArguments(call.args);
     if (fused === undefined) return call;
     flight.abort = fused.shared;
-    return { self: call.self, args: fused.args, dedupeKey: call.dedupeKey };
+    // The shared execution's policies (a retry below) stop when every participant has left.
+    const signal = call.signal === undefined ? undefined : fused.shared.signal;
+    return { self: call.self, args: fused.args, dedupeKey: call.dedupeKey, signal };
   }
 
   /** The flight is over: later callers start a new one (or hit the cache). */

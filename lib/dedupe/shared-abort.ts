@@ -24,6 +24,11 @@ export class SharedAbort {
     return { shared, args: args.map((arg) => replaceSignals(arg, shared.controller.signal)) };
   }
 
+  /** Aborts once every participant's own signal has aborted. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
   /** Adds a participant whose signals are in `args`. */
   join(args: readonly unknown[]): void {
     const signals = signalsIn(args);

@@ -214,3 +214,56 @@ describe('aborting a run takes it out of the backpressure queue', () => {
     expect(await guard().depth()).toBe(0);
   });
 });
+
+describe('aborting one run never fails the runs sharing its deduped stage', () => {
+  it('the shared execution runs on until every run sharing it has aborted', async () => {
+    let executions = 0;
+    const answer = deferred<string>();
+    let sharedSignal: AbortSignal | undefined;
+    const pipeline = new Pipeline<string>('shared').addStage(
+      'infer',
+      (input: string, ctx: StageContext) => {
+        executions++;
+        sharedSignal = ctx.signal;
+        return Promise.race([
+          answer.promise.then((a) => `${a}:${input}`),
+          untilAborted(ctx.signal),
+        ]);
+      },
+      { policy: { dedupe: { ttlMs: 0 } } },
+    );
+    const leaving = new AbortController();
+    const first = pipeline.run('q', { signal: leaving.signal });
+    const second = pipeline.run('q'); // no signal: keeps the shared execution alive
+    await until(() => executions === 1);
+
+    leaving.abort(new Error('first caller left'));
+    await expect(first).rejects.toBeInstanceOf(PipelineAbortedError);
+    expect(sharedSignal?.aborted).toBe(false);
+
+    answer.resolve('done');
+    await expect(second).resolves.toBe('done:q');
+    expect(executions).toBe(1);
+  });
+
+  it('the shared signal aborts once the last run sharing it aborts', async () => {
+    let sharedSignal: AbortSignal | undefined;
+    const pipeline = new Pipeline<string>('all-leave').addStage(
+      'infer',
+      (_: string, ctx: StageContext) => {
+        sharedSignal = ctx.signal;
+        return untilAborted(ctx.signal);
+      },
+      { policy: { dedupe: {} } },
+    );
+    const [a, b] = [new AbortController(), new AbortController()];
+    const runs = [a, b].map((c) => pipeline.run('q', { signal: c.signal }).catch((e) => e));
+    await until(() => sharedSignal !== undefined);
+    a.abort();
+    await settle();
+    expect(sharedSignal?.aborted).toBe(false);
+    b.abort();
+    expect((await Promise.all(runs)).every(isPipelineAbortedError)).toBe(true);
+    expect(sharedSignal?.aborted).toBe(true);
+  });
+});

@@ -195,7 +195,7 @@ export class Pipeline<I, O = I> {
       // The run's signal travels with the call, so the stage's policies stop when it aborts: no
       // further retry, no breaker failure, no queued backpressure waiter left behind.
       const chain = this.stages[ctx.index].chain;
-      const value = await scope.race(chain.run(ctx, [input], scope.policySignal));
+      const value = await scope.race(chain.run(undefined, [input, ctx], scope.policySignal));
       return { outcome: 'success', value };
     } catch (error) {
       return this.recover(ctx, input, error, scope);

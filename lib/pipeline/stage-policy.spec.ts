@@ -186,14 +186,16 @@ describe('stage policy: compilation', () => {
     expect(layer.mock.calls[0][1].id).toBe('once.s');
   });
 
-  it('passes the input alone as the call arguments, so dedupe keys ignore the per-run signal', async () => {
+  it('passes the input and the context as the call arguments (a shared execution can fuse the signals)', async () => {
     const { runtime, entered } = recordingRuntime();
     const p = new Pipeline<{ q: string }>('args', runtime).addStage('s', (x) => x, {
       policy: { dedupe: {} },
     });
     await p.run({ q: 'hello' });
-    expect(entered[0].call.args).toEqual([{ q: 'hello' }]);
-    expect(entered[0].call.self).toMatchObject({ pipeline: 'args', stage: 's', index: 0 });
+    expect(entered[0].call.args).toEqual([
+      { q: 'hello' },
+      expect.objectContaining({ pipeline: 'args', stage: 's', index: 0 }),
+    ]);
   });
 
   it('validates inline options when the stage is added, naming the stage', () => {

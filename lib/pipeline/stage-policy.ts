@@ -41,13 +41,13 @@ export function describeStage(pipeline: string, stage: string): string {
 }
 
 /**
- * The context travels as `this` so that the chain's arguments are the input alone: a dedupe key
- * (default hash or `key` function) then sees the input, never the per-run signal.
+ * The context travels as the second argument. A dedupe key is not changed by it (the default key
+ * encodes an AbortSignal by its type alone; a `key` function may ignore it), and a shared
+ * execution then runs with a context whose signal aborts only when every run sharing it has
+ * aborted, so one run's abort never fails the others.
  */
 function stageTarget(fn: StageFn<any, unknown>): Function {
-  return function (this: StageContext, input: unknown): unknown {
-    return fn(input, this);
-  };
+  return (input: unknown, ctx: StageContext): unknown => fn(input, ctx);
 }
 
 function policyLayers(source: StageSource, owner: LayerOwner): Layer[] {
