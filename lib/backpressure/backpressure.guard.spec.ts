@@ -369,6 +369,23 @@ describe('BackpressureGuard over a store that leases slots', () => {
     }
   }
 
+  it("caps a store's lease-based hint at 1 s until a hold time is observed", async () => {
+    class LongLeaseStore extends LeasingStore {
+      override acquire(name: string, config: { capacity: number }): BackpressureAcquisition {
+        const answer = super.acquire(name, config);
+        return answer.granted ? answer : { ...answer, retryAfterMs: 30_000 };
+      }
+    }
+    const guard = new BackpressureGuard({ capacity: 1 }, new LongLeaseStore(), { name: 'g' });
+    await guard.tryAcquire();
+    const shed = await guard.tryAcquire().catch((error: unknown) => error);
+    expect(isBackpressureShedError(shed)).toBe(true);
+    expect(shed).toMatchObject({ retryAfterMs: 1000 });
+    const shorter = new BackpressureGuard({ capacity: 1 }, new LeasingStore(), { name: 'h' });
+    await shorter.tryAcquire();
+    await expect(shorter.tryAcquire()).rejects.toMatchObject({ retryAfterMs: 750 });
+  });
+
   it('renews held slots every leaseMs / 3 until they are released, and reports a lost lease', async () => {
     jest.useFakeTimers({ now: 1_000_000 });
     const store = new LeasingStore();

@@ -427,7 +427,9 @@ export class BackpressureGuard implements SlotOwner {
    * come after everyone already waiting.
    */
   private retryAfterEstimate(): number {
-    if (this.averageHoldMs === undefined) return this.storeRetryAfterMs ?? 1000;
+    // A store's hint is when the earliest lease lapses: when a crashed holder would free its slot.
+    // A live holder frees sooner, so before any hold is observed the hint is capped at 1 s.
+    if (this.averageHoldMs === undefined) return Math.min(this.storeRetryAfterMs ?? 1000, 1000);
     const turns = this.waiters.size + 1;
     return Math.max(1, Math.ceil((this.averageHoldMs * turns) / this.options.capacity));
   }
