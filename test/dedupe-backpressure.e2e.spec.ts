@@ -307,3 +307,38 @@ describe('BackpressureShedError over HTTP', () => {
     expect(isBackpressureShedError(new Error('x'))).toBe(false);
   });
 });
+
+describe('a stream and a single result under one dedupe name', () => {
+  it('keeps them apart: the stream neither joins the promise execution nor skips its slot', async () => {
+    const gates = new Gates();
+    class Mixed {
+      runs = 0;
+      @Backpressure({ name: 'shared-cap', capacity: 1 })
+      @Dedupe({ name: 'shared-dedupe' })
+      async answer(prompt: string): Promise<string> {
+        this.runs++;
+        await gates.wait(prompt);
+        return `answer:${prompt}`;
+      }
+
+      @Backpressure({ name: 'shared-cap', capacity: 1 })
+      @Dedupe({ name: 'shared-dedupe' })
+      async *tokens(prompt: string): AsyncGenerator<string> {
+        this.runs++;
+        yield `token:${prompt}`;
+      }
+    }
+    const mixed = new Mixed();
+    const pending = mixed.answer('p'); // holds the only slot
+    const streamed = (async () => {
+      const items: string[] = [];
+      for await (const item of mixed.tokens('p')) items.push(item);
+      return items;
+    })();
+    // Same name and arguments, other return kind: a new execution, so it needs the slot.
+    await expect(streamed).rejects.toMatchObject({ name: 'BackpressureShedError' });
+    gates.open('p');
+    await expect(pending).resolves.toBe('answer:p');
+    expect(mixed.runs).toBe(1);
+  });
+});

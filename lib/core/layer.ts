@@ -16,6 +16,11 @@ export interface Call {
    * outcome, a queued backpressure waiter leaves the queue. Absent for decorated methods.
    */
   readonly signal?: AbortSignal;
+  /**
+   * True when the method returns a stream (AsyncIterable or Observable). Dedupe keeps streams and
+   * single results apart, so a stream never joins (or skips a slot for) a promise execution.
+   */
+  readonly stream?: boolean;
   /** Set by the dedupe layer, so that a peek from an outer layer and the call hash once. */
   dedupeKey?: string;
   /**
@@ -106,7 +111,7 @@ export class Chain {
 
   invoke(self: unknown, args: unknown[]): unknown {
     if (this.kind === 'promise') return this.entry.promise({ self, args });
-    if (this.kind === 'iterable') return this.entry.stream({ self, args });
+    if (this.kind === 'iterable') return this.entry.stream({ self, args, stream: true });
     return this.observable(self, args);
   }
 
@@ -116,7 +121,7 @@ export class Chain {
    * the kind.
    */
   private observable(self: unknown, args: unknown[]): unknown {
-    return asyncIterableToObservable(() => this.entry.stream({ self, args }));
+    return asyncIterableToObservable(() => this.entry.stream({ self, args, stream: true }));
   }
 
   /**

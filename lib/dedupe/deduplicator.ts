@@ -26,6 +26,10 @@ import {
  *
  * @publicApi
  */
+
+/** Appended to a stream call's key: see `keyOf`. */
+const STREAM_KEY_SUFFIX = ':stream';
+
 export interface DedupeRuntime {
   clock?: Clock;
   events?: EventSink;
@@ -196,8 +200,10 @@ export class Deduplicator {
         `dedupe "${this.name}": key should return a string, got ${describeValue(key)}`,
       );
     }
-    call.dedupeKey = key;
-    return key;
+    // A stream and a single result under one key are different executions (two methods that
+    // share a dedupe name but not a return kind): keep them apart.
+    call.dedupeKey = call.stream === true ? `${key}${STREAM_KEY_SUFFIX}` : key;
+    return call.dedupeKey;
   }
 
   /** True when a call with `key` would join a running execution or be served from the cache. */
