@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisBackendOptions } from '../../lib/redis/index.js';
 import {
+  stopAllRedis,
   keysWithoutTtl,
   startRedis,
   type RedisClusterHandle,
@@ -63,6 +64,27 @@ export function serverTracker() {
     async keysWithoutTtl(): Promise<string[]> {
       const running = servers.filter((server) => server.running);
       return (await Promise.all(running.map((server) => keysWithoutTtl(server.client())))).flat();
+    },
+  };
+}
+
+/**
+ * Stores a spec file created, closed (with every server) in its `afterAll`: `track` returns the
+ * store it was given, so a test can write `a = track(new RedisXStore(...))`.
+ */
+export function storeTracker(): {
+  track<S extends { backend: { close(): Promise<void> } }>(store: S): S;
+  closeAll(): Promise<void>;
+} {
+  const stores: Array<{ backend: { close(): Promise<void> } }> = [];
+  return {
+    track(store) {
+      stores.push(store);
+      return store;
+    },
+    async closeAll() {
+      await Promise.all(stores.map((store) => store.backend.close()));
+      await stopAllRedis();
     },
   };
 }

@@ -4,26 +4,21 @@ import type { Redis } from 'ioredis';
 import { BackpressureGuard } from '../../lib/backpressure/backpressure.guard.js';
 import { isBackpressureShedError } from '../../lib/backpressure/backpressure-shed.error.js';
 import { RedisBackpressureStore, type RedisStoreEvent } from '../../lib/redis/index.js';
+import { keysWithoutTtl, waitUntil, type RedisServerHandle } from '../support/redis/index.js';
 import {
-  keysWithoutTtl,
-  stopAllRedis,
-  waitUntil,
-  type RedisServerHandle,
-} from '../support/redis/index.js';
-import { safeClient, scriptCalls, serverTracker, testBackendOptions } from './helpers.js';
+  safeClient,
+  storeTracker,
+  scriptCalls,
+  serverTracker,
+  testBackendOptions,
+} from './helpers.js';
 
-const stores: RedisBackpressureStore[] = [];
-function track(store: RedisBackpressureStore): RedisBackpressureStore {
-  stores.push(store);
-  return store;
-}
+/** Closed after the file even when a test fails half-way. */
+const { track, closeAll } = storeTracker();
 
 const servers = serverTracker();
 
-afterAll(async () => {
-  await Promise.all(stores.map((store) => store.backend.close()));
-  await stopAllRedis();
-});
+afterAll(() => closeAll());
 
 let counter = 0;
 const freshName = (label: string) => `${label}-${++counter}`;

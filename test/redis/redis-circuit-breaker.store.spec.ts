@@ -12,13 +12,14 @@ import {
   isRedisUnavailableError,
   type RedisStoreEvent,
 } from '../../lib/redis/index.js';
+import { keysWithoutTtl, waitUntil, type RedisServerHandle } from '../support/redis/index.js';
 import {
-  keysWithoutTtl,
-  stopAllRedis,
-  waitUntil,
-  type RedisServerHandle,
-} from '../support/redis/index.js';
-import { safeClient, scriptCalls, serverTracker, testBackendOptions } from './helpers.js';
+  safeClient,
+  storeTracker,
+  scriptCalls,
+  serverTracker,
+  testBackendOptions,
+} from './helpers.js';
 
 const CONFIG: CircuitConfig = {
   threshold: 3,
@@ -30,19 +31,12 @@ const CONFIG: CircuitConfig = {
 let counter = 0;
 const fresh = (label: string) => `${label}-${++counter}`;
 
-const stores: RedisCircuitBreakerStore[] = [];
 /** Closed after the file even when a test fails half-way. */
-function track(store: RedisCircuitBreakerStore): RedisCircuitBreakerStore {
-  stores.push(store);
-  return store;
-}
+const { track, closeAll } = storeTracker();
 
 const servers = serverTracker();
 
-afterAll(async () => {
-  await Promise.all(stores.map((store) => store.backend.close()));
-  await stopAllRedis();
-});
+afterAll(() => closeAll());
 
 function admitted(admission: unknown): AdmittedCall {
   const a = admission as AdmittedCall;

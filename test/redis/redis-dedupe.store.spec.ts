@@ -15,26 +15,21 @@ import {
   RedisDedupeStore,
   type RedisStoreEvent,
 } from '../../lib/redis/index.js';
+import { keysWithoutTtl, waitUntil, type RedisServerHandle } from '../support/redis/index.js';
 import {
-  keysWithoutTtl,
-  stopAllRedis,
-  waitUntil,
-  type RedisServerHandle,
-} from '../support/redis/index.js';
-import { safeClient, scriptCalls, serverTracker, testBackendOptions } from './helpers.js';
+  safeClient,
+  storeTracker,
+  scriptCalls,
+  serverTracker,
+  testBackendOptions,
+} from './helpers.js';
 
-const stores: RedisDedupeStore[] = [];
-function track(store: RedisDedupeStore): RedisDedupeStore {
-  stores.push(store);
-  return store;
-}
+/** Closed after the file even when a test fails half-way. */
+const { track, closeAll } = storeTracker();
 
 const servers = serverTracker();
 
-afterAll(async () => {
-  await Promise.all(stores.map((store) => store.backend.close()));
-  await stopAllRedis();
-});
+afterAll(() => closeAll());
 
 let counter = 0;
 const freshName = (label: string) => `${label}-${++counter}`;
