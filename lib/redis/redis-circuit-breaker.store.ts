@@ -48,9 +48,10 @@ interface RedisAdmittedCall extends AdmittedCall {
   readonly probeToken?: string;
 }
 
-interface OpenCircuit {
+/** The newest transition this process knows of, for one circuit. */
+interface KnownCircuit {
   readonly epoch: number;
-  /** `performance.now()` deadline: immune to wall-clock skew and jumps. */
+  /** `performance.now()` deadline while open (immune to wall-clock jumps); 0 once not open. */
   readonly until: number;
 }
 
@@ -82,7 +83,12 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   private readonly stateTtlMs: number;
   private readonly local = new InMemoryCircuitBreakerStore();
   private readonly localAdmissions = new WeakSet<object>();
-  private readonly openCircuits = new Map<string, OpenCircuit>();
+  /**
+   * One entry per circuit this process heard of (bounded by the fleet's circuit names). Closed
+   * entries are kept for their epoch: replies and pub/sub travel on different connections, so
+   * the message of an earlier "open" can arrive after the reply that closed it again.
+   */
+  private readonly knownCircuits = new Map<string, KnownCircuit>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private readonly channel: string;
   private tokens = 0;
@@ -253,23 +259,22 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   }
 
   private cachedRejection(circuit: string): CircuitAdmission | undefined {
-    const open = this.openCircuits.get(circuit);
-    if (open === undefined) return undefined;
-    const remaining = open.until - performance.now();
-    if (remaining > 0) return { admitted: false, retryAfterMs: Math.ceil(remaining) };
-    this.openCircuits.delete(circuit);
-    return undefined;
+    const known = this.knownCircuits.get(circuit);
+    if (known === undefined) return undefined;
+    const remaining = known.until - performance.now();
+    return remaining > 0 ? { admitted: false, retryAfterMs: Math.ceil(remaining) } : undefined;
   }
 
   private cacheOpen(circuit: string, epoch: number, remainingMs: number): void {
-    const cached = this.openCircuits.get(circuit);
-    if (remainingMs <= 0 || (cached !== undefined && cached.epoch > epoch)) return;
-    this.openCircuits.set(circuit, { epoch, until: performance.now() + remainingMs });
+    const known = this.knownCircuits.get(circuit);
+    if (remainingMs <= 0 || (known !== undefined && known.epoch > epoch)) return;
+    this.knownCircuits.set(circuit, { epoch, until: performance.now() + remainingMs });
   }
 
   private clearOpen(circuit: string, epoch: number): void {
-    const cached = this.openCircuits.get(circuit);
-    if (cached !== undefined && cached.epoch < epoch) this.openCircuits.delete(circuit);
+    const known = this.knownCircuits.get(circuit);
+    if (known === undefined || known.epoch < epoch)
+      this.knownCircuits.set(circuit, { epoch, until: 0 });
   }
 
   private listenForTransitions(): void {
@@ -292,7 +297,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
 
   private stop(): void {
     this.listener?.close();
-    this.openCircuits.clear();
+    this.knownCircuits.clear();
   }
 }
 

@@ -120,6 +120,38 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     });
   });
 
+  it('never lets a late open message from an earlier epoch reopen a circuit it saw close', async () => {
+    // Replies and pub/sub travel on different connections: the message announcing a forced open
+    // can arrive after the reply of the force that closed it again (seen on Redis Cluster).
+    const circuit = fresh('late-open');
+    await a.force(circuit, CONFIG, 'open');
+    const { epoch } = await a.snapshot(circuit, CONFIG);
+    await a.force(circuit, CONFIG, 'closed');
+    const [seconds] = await admin.time();
+    const now = Number(seconds) * 1000;
+    const channel = a.backend.channel('cb:transitions');
+    const openMessage = (name: string, e: number) => `o|${e}|${now + 60_000}|${now}|${name}`;
+    const subscribed = fresh('subscribed');
+    await waitUntil(
+      async () => {
+        await admin.publish(channel, openMessage(subscribed, 1));
+        return !isPromiseLike(a.admit(subscribed, CONFIG));
+      },
+      { timeoutMs: 1000, what: 'the store listening for transitions' },
+    );
+    const sentinel = fresh('sentinel');
+
+    await admin.publish(channel, openMessage(circuit, epoch));
+    // Messages on one channel arrive in order: once the sentinel is cached, so was the late one.
+    await admin.publish(channel, openMessage(sentinel, 1));
+    await waitUntil(() => !isPromiseLike(a.admit(sentinel, CONFIG)), {
+      timeoutMs: 1000,
+      what: 'the sentinel message',
+    });
+
+    expect(await a.admit(circuit, CONFIG)).toMatchObject({ admitted: true });
+  });
+
   it('ignores a stale outcome reported by another process', async () => {
     const circuit = fresh('stale-elsewhere');
     const late = admitted(await b.admit(circuit, CONFIG));
