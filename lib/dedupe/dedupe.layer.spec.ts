@@ -198,6 +198,26 @@ describe('@Dedupe on promises: the TTL cache', () => {
     expect(await call('p')).toBe(2);
   });
 
+  it('forget during a running call: that call answers its callers but is not cached', async () => {
+    let executions = 0;
+    const release = gate();
+    const { call, deduplicator } = dedupeChain(
+      async () => {
+        const execution = ++executions;
+        if (execution === 1) await release.promise;
+        return execution;
+      },
+      { ttlMs: 60_000, key: (p: string) => p },
+    );
+    const running = call('p');
+    await deduplicator.forget('p');
+    release.open();
+
+    expect(await running).toBe(1);
+    expect(await call('p')).toBe(2);
+    expect(await call('p')).toBe(2);
+  });
+
   it('reports hits from the running call and from the cache, and each execution', async () => {
     const events = recorder();
     const release = gate();

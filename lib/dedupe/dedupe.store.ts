@@ -59,8 +59,9 @@ export abstract class DedupeStore {
   abstract claim(namespace: string, key: string, config: DedupeConfig): MaybePromise<DedupeClaim>;
 
   /**
-   * Ends the claim `token` with `value`, cached for `ttlMs` (`0`: not cached). A result already
-   * cached is kept; a claim held by another token is not released.
+   * Ends the claim `token` with `value`, cached for `ttlMs` (`0`: not cached) when `token`
+   * still holds the claim. A result already cached is kept; a claim held by another token is
+   * not released; a claim forgotten while it ran caches nothing (its result may be stale).
    */
   abstract complete(
     namespace: string,
@@ -85,7 +86,10 @@ export abstract class DedupeStore {
     config: DedupeConfig,
   ): MaybePromise<boolean>;
 
-  /** Drops the key's cached result and claim, so the next call runs again. */
+  /**
+   * Drops the key's cached result and claim, so the next call runs again; a call still running
+   * on the dropped claim finishes for its own callers but its result is not cached.
+   */
   abstract forget(namespace: string, key: string): MaybePromise<void>;
 
   /** How many entries (cached results and claims) the namespace holds. */

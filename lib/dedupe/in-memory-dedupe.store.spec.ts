@@ -52,6 +52,24 @@ describe('InMemoryDedupeStore', () => {
     expect(store.peekCached('ns', 'd')).toBe(true);
   });
 
+  it('never evicts a running claim to make room: its waiters keep waiting on the one execution', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    const running = ownerToken(store.claim('ns', 'running', config));
+    for (const key of ['a', 'b', 'c', 'd']) cacheValue(store, key, key, 60_000);
+
+    // The claim is the oldest entry, yet the oldest values made room instead.
+    expect(store.claim('ns', 'running', config).kind).toBe('in-progress');
+    expect(['a', 'b', 'c', 'd'].map((key) => store.peekCached('ns', key))).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
+    expect(store.size('ns')).toBe(config.maxEntries);
+    store.complete('ns', 'running', running, 'done', 60_000, config);
+    expect(store.claim('ns', 'running', config)).toEqual({ kind: 'cached', value: 'done' });
+  });
+
   it('stays bounded: 100,000 distinct keys with maxEntries 1,000 leave exactly 1,000 entries', () => {
     const store = new InMemoryDedupeStore(new FakeClock());
     const bounded: DedupeConfig = { leaseMs: 10_000, maxEntries: 1_000 };

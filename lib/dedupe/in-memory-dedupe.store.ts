@@ -93,7 +93,7 @@ export class InMemoryDedupeStore extends DedupeStore {
   ): void {
     const entries = this.entriesOf(namespace);
     const entry = entries.get(key);
-    if (ttlMs > 0) return this.cache(entries, key, entry, value, ttlMs, config);
+    if (ttlMs > 0) return this.cache(entries, key, entry, token, value, ttlMs, config);
     // Not cached: the clock is read only to tell an expired value, not to release one's claim.
     if (entry?.kind === 'claim') {
       if (entry.token !== token) return;
@@ -154,35 +154,40 @@ export class InMemoryDedupeStore extends DedupeStore {
     };
   }
 
-  /** Caches `value` in place of `entry`, unless a fresh value is there: the first result wins. */
+  /**
+   * Caches `value` in place of the claim `token` still holds. A claim that was forgotten, or
+   * lapsed and was taken by another caller, caches nothing: its result may predate the forget.
+   */
   private cache(
     entries: Entries,
     key: string,
     entry: Entry | undefined,
+    token: string,
     value: unknown,
     ttlMs: number,
     config: DedupeConfig,
   ): void {
-    const now = this.clock.now();
-    if (entry?.kind === 'value' && entry.expiresAt > now) return;
-    // Replaces any claim: its waiters take this result, as they would find it in Redis.
-    if (entry?.kind === 'claim') entry.settled?.resolve({ completed: true, value });
-    if (entry !== undefined) entries.delete(key);
-    this.insert(entries, key, { kind: 'value', value, expiresAt: now + ttlMs }, config);
+    if (entry?.kind !== 'claim' || entry.token !== token) return;
+    entry.settled?.resolve({ completed: true, value });
+    entries.delete(key);
+    const expiresAt = this.clock.now() + ttlMs;
+    this.insert(entries, key, { kind: 'value', value, expiresAt }, config);
   }
 
-  /** Adds a key absent from `entries`, the most recent; evicts the least recent past the bound. */
+  /**
+   * Adds a key absent from `entries`, the most recent, then evicts the least recent values past
+   * the bound. Running claims are never evicted (that would start a second execution of the
+   * key), so claims beyond `maxEntries` are bounded by the calls in flight.
+   */
   private insert(entries: Entries, key: string, entry: Entry, config: DedupeConfig): void {
     entries.set(key, entry);
-    while (entries.size - 1 > config.maxEntries) this.evictOldest(entries);
-  }
-
-  private evictOldest(entries: Entries): void {
-    const order = entries.entries();
-    order.next(); // NEVER_EMPTY
-    const [oldestKey, oldest] = order.next().value!;
-    entries.delete(oldestKey);
-    if (oldest.kind === 'claim') oldest.settled?.resolve(NOT_COMPLETED);
+    let excess = entries.size - 1 - config.maxEntries;
+    if (excess <= 0) return;
+    for (const [oldKey, old] of entries) {
+      if (old.kind === 'claim' || oldKey === NEVER_EMPTY) continue;
+      entries.delete(oldKey);
+      if (--excess === 0) return;
+    }
   }
 
   private entriesOf(namespace: string): Entries {

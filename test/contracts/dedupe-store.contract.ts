@@ -210,6 +210,31 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       expect((await claim(ns, 'cached')).kind).toBe('owner');
     });
 
+    it('never caches the result of a claim forgotten while it ran', async () => {
+      const ns = freshNamespace('forgotten-running');
+      const token = tokenOf(await claim(ns, 'k'));
+      await store.forget(ns, 'k');
+
+      await complete(ns, 'k', token, 'computed before the forget', LONG_TTL);
+
+      expect((await claim(ns, 'k')).kind).toBe('owner');
+    });
+
+    it("never lets a forgotten claim's late result replace the claim that followed", async () => {
+      const ns = freshNamespace('forgotten-then-claimed');
+      const forgotten = tokenOf(await claim(ns, 'k'));
+      await store.forget(ns, 'k');
+      const next = tokenOf(await claim(ns, 'k'));
+      const waiting = settledOf(await claim(ns, 'k'));
+
+      await complete(ns, 'k', forgotten, 'stale', LONG_TTL);
+      expect((await claim(ns, 'k')).kind).toBe('in-progress');
+      await complete(ns, 'k', next, 'fresh', LONG_TTL);
+
+      expect(await waiting).toEqual({ completed: true, value: 'fresh' });
+      expect(await claim(ns, 'k')).toEqual({ kind: 'cached', value: 'fresh' });
+    });
+
     it('counts live claims and cached results per namespace', async () => {
       const ns = freshNamespace('size');
       await cache(ns, 'long', 1);

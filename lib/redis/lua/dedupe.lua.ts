@@ -41,7 +41,8 @@ return {'o'}
 
 /**
  * KEYS: lease, result, done, index. ARGV: token, envelope, ttlMs, graceMs, channel, member.
- * The first result wins; with ttlMs > 0 the result replaces any claim (its waiters take it).
+ * The first result wins, and only a claim its token still holds is cached: a claim forgotten
+ * (or lapsed and taken) while it ran hands its result to its own waiters, never to the cache.
  */
 export const DD_COMPLETE = luaScript(
   'dd_complete',
@@ -51,22 +52,19 @@ local now = now_ms()
 local ttl = tonumber(ARGV[3])
 local stored = redis.call('GET', KEYS[2])
 local envelope = stored or ARGV[2]
-if not stored and ttl > 0 then
-  redis.call('SET', KEYS[2], envelope, 'PX', ttl)
-  index(KEYS[4], now, now + ttl, ARGV[6])
-end
-local holder = redis.call('GET', KEYS[1])
-local released = holder and (holder == ARGV[1] or ttl > 0)
-if released then redis.call('DEL', KEYS[1]) end
-if not stored and ttl <= 0 then
-  redis.call('SET', KEYS[3], ARGV[1] .. '|' .. envelope, 'PX', tonumber(ARGV[4]))
-  if released then redis.call('ZREM', KEYS[4], ARGV[6]) end
-end
-if released and holder ~= ARGV[1] then
-  redis.call('PUBLISH', ARGV[5], 'd|' .. holder .. '|' .. envelope)
+local owned = redis.call('GET', KEYS[1]) == ARGV[1]
+if owned then redis.call('DEL', KEYS[1]) end
+if not stored then
+  if owned and ttl > 0 then
+    redis.call('SET', KEYS[2], envelope, 'PX', ttl)
+    index(KEYS[4], now, now + ttl, ARGV[6])
+  else
+    redis.call('SET', KEYS[3], ARGV[1] .. '|' .. envelope, 'PX', tonumber(ARGV[4]))
+    if owned then redis.call('ZREM', KEYS[4], ARGV[6]) end
+  end
 end
 redis.call('PUBLISH', ARGV[5], 'd|' .. ARGV[1] .. '|' .. envelope)
-if released then return 1 end
+if owned then return 1 end
 return 0
 `,
 );
