@@ -377,6 +377,27 @@ describe('isolation and binding', () => {
     );
   });
 
+  it('a static method is protected and named after its class, not "Function"', async () => {
+    class Tools {
+      static calls = 0;
+      @CircuitBreaker({ threshold: 1 })
+      static async fetch(): Promise<never> {
+        Tools.calls++;
+        throw new Error('down');
+      }
+    }
+    await expect(Tools.fetch()).rejects.toThrow('down');
+    await expect(Tools.fetch()).rejects.toMatchObject({ name: 'CircuitOpenError' });
+    expect(Tools.calls).toBe(1);
+    expect(() => {
+      class Broken {
+        @Retry({ maxAttempts: 0 })
+        static async fetch() {}
+      }
+      return Broken;
+    }).toThrow('@Retry on Broken.fetch');
+  });
+
   it('keeps the method name', () => {
     expect(Llm.prototype.complete.name).toBe('complete');
   });

@@ -3,6 +3,7 @@ import type { Chain } from '../core/layer.js';
 import { PolicyRuntime } from './policy-runtime.js';
 import {
   bindChain,
+  classNameOf,
   DECORATOR_NAMES,
   protectMethod,
   type PolicyKind,
@@ -24,8 +25,7 @@ export function policyDecorator<O extends object>(
 ): MethodDecorator {
   return (target, key, descriptor) => {
     if (typeof ref === 'object' && ref !== null) {
-      const className = (target as { constructor?: Function }).constructor?.name ?? 'Object';
-      validate(ref, `${DECORATOR_NAMES[kind]} on ${className}.${String(key)}`);
+      validate(ref, `${DECORATOR_NAMES[kind]} on ${classNameOf(target)}.${String(key)}`);
     }
     protectMethod(target, key, descriptor, { kind, ref }, resolveUnbound);
   };

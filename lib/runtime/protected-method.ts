@@ -64,7 +64,7 @@ function describeMethod(target: object, key: string | symbol, original: unknown)
       `nestjs-orchestrator decorators apply to methods; ${String(key)} is not one`,
     );
   }
-  const className = (target as { constructor?: Function }).constructor?.name ?? 'Object';
+  const className = classNameOf(target);
   return {
     original,
     specs: [],
@@ -73,6 +73,12 @@ function describeMethod(target: object, key: string | symbol, original: unknown)
     methodName: String(key),
     slot: Symbol(`${className}.${String(key)}`),
   };
+}
+
+/** The class a decorated method belongs to: the prototype's constructor, or, for a static method, the class itself. */
+export function classNameOf(target: object): string {
+  if (typeof target === 'function') return target.name;
+  return (target as { constructor?: Function }).constructor?.name ?? 'Object';
 }
 
 function createWrapper(method: ProtectedMethod, resolveUnbound: UnboundResolver): Function {
