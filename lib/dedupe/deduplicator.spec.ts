@@ -57,6 +57,12 @@ describe('Deduplicator primitive, beyond the seed', () => {
     ]);
   });
 
+  it('complete without a claim of its own caches the value, as the seed does (cache warming)', async () => {
+    const d = new Deduplicator({ ttlMs: 60_000 });
+    await d.complete('warm', 'preloaded');
+    expect(await d.checkAndRegister('warm')).toEqual({ kind: 'cached', value: 'preloaded' });
+  });
+
   it('fail releases the claim without caching: the next check is new', async () => {
     const d = new Deduplicator({ ttlMs: 60_000 });
     await d.checkAndRegister('k');

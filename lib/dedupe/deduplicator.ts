@@ -152,10 +152,18 @@ export class Deduplicator {
     return claim.kind === 'cached' ? { kind: 'cached', value: claim.value as V } : IN_PROGRESS;
   }
 
-  /** Ends the caller's claim on `key` with `value`, cached for `ttlMs` (`0`: expired at once). */
+  /**
+   * Ends the caller's claim on `key` with `value`, cached for `ttlMs` (`0`: expired at once).
+   * Without a claim (cache warming) it claims first; a key held by someone else is left to them.
+   */
   async complete(key: string, value: unknown): Promise<void> {
-    const token = this.claims.get(key) ?? '';
+    let token = this.claims.get(key);
     this.claims.delete(key);
+    if (token === undefined) {
+      const claim = await this.store.claim(this.name, key, this.config);
+      if (claim.kind !== 'owner') return;
+      token = claim.token;
+    }
     await this.store.complete(this.name, key, token, value, this.options.ttlMs, this.config);
   }
 
