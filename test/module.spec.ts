@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import {
   CircuitBreaker,
   CircuitBreakerStore,
+  Dedupe,
   InMemoryCircuitBreakerStore,
   InvalidOptionsError,
   Orchestrator,
@@ -415,5 +416,75 @@ describe('isolation and binding', () => {
     expect(messages.some((m) => m.includes('PerRequest.go is on a request-scoped provider'))).toBe(
       true,
     );
+  });
+});
+
+describe('one name shared by several methods', () => {
+  it('shares a dedupe cache, each method deriving the key from its own arguments', async () => {
+    @Injectable()
+    class Prompts {
+      executions = 0;
+      @Dedupe({ name: 'answers', ttlMs: 60_000, key: (prompt: string) => prompt })
+      async complete(prompt: string) {
+        return `${prompt}:${++this.executions}`;
+      }
+      @Dedupe({ name: 'answers', ttlMs: 60_000, key: (m: { prompt: string }) => m.prompt })
+      async chat(message: { prompt: string; user: string }) {
+        return `${message.prompt}:${++this.executions}`;
+      }
+      @Dedupe({ name: 'answers', ttlMs: 60_000 }) // no key: the hash of its own arguments
+      async hashed(prompt: string) {
+        return `${prompt}:${++this.executions}`;
+      }
+    }
+    const app = await start([OrchestratorModule.forRoot()], [Prompts]);
+    const prompts = app.get(Prompts);
+
+    expect(await prompts.complete('hi')).toBe('hi:1');
+    expect(await prompts.chat({ prompt: 'hi', user: 'ann' })).toBe('hi:1');
+    expect(await prompts.hashed('hi')).toBe('hi:2');
+    expect(prompts.executions).toBe(2);
+  });
+
+  it('fails at start-up when a second user leaves a setting the first one set to its default', async () => {
+    @Injectable()
+    class Users {
+      @CircuitBreaker({ name: 'shared', recoveryWindowMs: 1_000 })
+      async a() {}
+      @CircuitBreaker({ name: 'shared' })
+      async b() {}
+    }
+    await expect(start([OrchestratorModule.forRoot()], [Users])).rejects.toThrow(
+      '"shared" is configured twice with different options (recoveryWindowMs: 1000 vs 30000)',
+    );
+  });
+
+  it('fails at start-up on two different isFailure functions for one circuit', async () => {
+    @Injectable()
+    class Users {
+      @CircuitBreaker({ name: 'shared', isFailure: () => true })
+      async a() {}
+      @CircuitBreaker({ name: 'shared', isFailure: () => false })
+      async b() {}
+    }
+    await expect(start([OrchestratorModule.forRoot()], [Users])).rejects.toThrow(
+      'two different isFailure functions',
+    );
+  });
+
+  it('accepts one named policy used by several methods, functions included', async () => {
+    @Injectable()
+    class Users {
+      @CircuitBreaker('shared')
+      async a() {
+        throw new Error('counted');
+      }
+      @CircuitBreaker('shared')
+      async b() {}
+    }
+    const shared = { circuitBreaker: { name: 'shared', threshold: 1, isFailure: () => true } };
+    const app = await start([OrchestratorModule.forRoot({ policies: { shared } })], [Users]);
+    await expect(app.get(Users).a()).rejects.toThrow('counted');
+    await expect(app.get(Users).b()).rejects.toMatchObject({ name: 'CircuitOpenError' });
   });
 });

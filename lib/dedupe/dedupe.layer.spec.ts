@@ -99,9 +99,9 @@ describe('@Dedupe on promises: single flight', () => {
     void call('p');
     void call('p');
     expect(executions).toBe(1);
-    expect(deduplicator.answersWithoutExecution(deduplicator.keyOf({ self: 0, args: ['p'] }))).toBe(
-      true,
-    );
+    expect(
+      deduplicator.answersWithoutExecution(deduplicator.keyOf({ self: 0, args: ['p'] }, undefined)),
+    ).toBe(true);
   });
 
   it('uses the key option to group calls, and hashes each call once', async () => {
@@ -177,7 +177,7 @@ describe('@Dedupe on promises: the TTL cache', () => {
       },
       { ttlMs: 60_000 },
     );
-    const keyOf = (p: string) => deduplicator.keyOf({ self: undefined, args: [p] });
+    const keyOf = (p: string) => deduplicator.keyOf({ self: undefined, args: [p] }, undefined);
     expect(deduplicator.answersWithoutExecution(keyOf('p'))).toBe(false);
     const running = call('p');
     expect(deduplicator.answersWithoutExecution(keyOf('p'))).toBe(true);

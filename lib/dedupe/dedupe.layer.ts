@@ -1,4 +1,5 @@
 import type { Call, Layer, Step } from '../core/layer.js';
+import type { DedupeOptions } from './dedupe-options.js';
 import type { Deduplicator } from './deduplicator.js';
 import { LazyIterator } from './shared-stream.js';
 
@@ -8,12 +9,24 @@ import { LazyIterator } from './shared-stream.js';
  * `next()`.
  */
 export class DedupeLayer implements Layer {
-  constructor(readonly deduplicator: Deduplicator) {}
+  private readonly key: ((...args: any[]) => string) | undefined;
+
+  /**
+   * `options`: the method's own dedupe options, whose `key` function reads its arguments, so
+   * methods sharing a dedupe name may differ in it (no `key`: the hash of the arguments).
+   * Without them, the deduplicator's own `key` applies.
+   */
+  constructor(
+    readonly deduplicator: Deduplicator,
+    options: Pick<DedupeOptions, 'key'> = deduplicator.options,
+  ) {
+    this.key = options.key;
+  }
 
   promise(next: Step, call: Call): Promise<unknown> {
     let key: string;
     try {
-      key = this.deduplicator.keyOf(call);
+      key = this.deduplicator.keyOf(call, this.key);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -21,10 +34,10 @@ export class DedupeLayer implements Layer {
   }
 
   stream(next: Step, call: Call): AsyncIterable<unknown> {
-    const deduplicator = this.deduplicator;
+    const { deduplicator, key } = this;
     return {
       [Symbol.asyncIterator]: () =>
-        new LazyIterator(() => deduplicator.shareStream(deduplicator.keyOf(call), call, next)),
+        new LazyIterator(() => deduplicator.shareStream(deduplicator.keyOf(call, key), call, next)),
     };
   }
 
@@ -32,7 +45,7 @@ export class DedupeLayer implements Layer {
   answersWithoutExecution(next: Step, call: Call): boolean {
     let key: string;
     try {
-      key = this.deduplicator.keyOf(call);
+      key = this.deduplicator.keyOf(call, this.key);
     } catch {
       return false; // The call itself will report the bad key.
     }

@@ -27,6 +27,9 @@ import {
  * @publicApi
  */
 
+/** A dedupe key function, as in `DedupeOptions.key`. */
+type DedupeKeyFn = (...args: any[]) => string;
+
 /** Appended to a stream call's key: see `keyOf`. */
 const STREAM_KEY_SUFFIX = ':stream';
 
@@ -199,10 +202,13 @@ export class Deduplicator {
 
   // ── The engine behind @Dedupe ───────────────────────────────────────────────────────────
 
-  /** The call's key, computed once per call (an outer layer may have asked first). */
-  keyOf(call: Call): string {
+  /**
+   * The call's key, computed once per call (an outer layer may have asked first), by the
+   * method's own `keyFn`, or as the hash of the arguments when it has none.
+   */
+  keyOf(call: Call, keyFn: DedupeKeyFn | undefined): string {
     if (call.dedupeKey !== undefined) return call.dedupeKey;
-    const key = this.options.key ? this.options.key(...call.args) : defaultDedupeKey(call.args);
+    const key = keyFn !== undefined ? keyFn(...call.args) : defaultDedupeKey(call.args);
     if (typeof key !== 'string') {
       throw new TypeError(
         `dedupe "${this.name}": key should return a string, got ${describeValue(key)}`,

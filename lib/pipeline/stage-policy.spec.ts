@@ -72,7 +72,7 @@ describe('stage policy: circuit breaker', () => {
     });
     await expect(p.run('a')).rejects.toBeInstanceOf(PipelineStageError);
     await expect(p.run('b')).rejects.toBeInstanceOf(PipelineStageError);
-    expect(await runtime.circuit('breaker.call').state()).toBe('open');
+    expect(await runtime.lookupCircuit('breaker.call').state()).toBe('open');
 
     const error = await p.run('c').catch((e: unknown) => e);
     expect((error as PipelineStageError).cause).toBeInstanceOf(CircuitOpenError);
@@ -88,7 +88,7 @@ describe('stage policy: circuit breaker', () => {
       { policy: { circuitBreaker: { name: 'llm-circuit', threshold: 1 } } },
     );
     await p.run('a').catch(() => undefined);
-    expect(await runtime.circuit('llm-circuit').state()).toBe('open');
+    expect(await runtime.lookupCircuit('llm-circuit').state()).toBe('open');
     expect(runtime.circuitNames()).toEqual(['llm-circuit']);
   });
 
@@ -99,7 +99,7 @@ describe('stage policy: circuit breaker', () => {
       policy: { retry: { maxAttempts: 3, ...fastRetry }, circuitBreaker: { threshold: 1 } },
     });
     await expect(p.run('in')).resolves.toBe('in:ok');
-    expect(await runtime.circuit('order.call').state()).toBe('closed');
+    expect(await runtime.lookupCircuit('order.call').state()).toBe('closed');
     expect(stage).toHaveBeenCalledTimes(3);
   });
 });
@@ -118,7 +118,7 @@ describe('stage policy: named policies', () => {
     const other = new Pipeline<string>('two', runtime).addStage('call', healthy, { policy: 'llm' });
 
     await failing.run('a').catch(() => undefined);
-    expect(await runtime.circuit('llm').state()).toBe('open');
+    expect(await runtime.lookupCircuit('llm').state()).toBe('open');
     await expect(other.run('b')).rejects.toMatchObject({ cause: { code: 'CIRCUIT_OPEN' } });
     expect(healthy).not.toHaveBeenCalled();
   });

@@ -1,11 +1,17 @@
 import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
 import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
-import type { BackpressureOptions } from '../backpressure/backpressure-options.js';
+import {
+  resolveBackpressureOptions,
+  type BackpressureOptions,
+} from '../backpressure/backpressure-options.js';
 import type { BackpressureStore } from '../backpressure/backpressure.store.js';
 import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
 import { CircuitBreakerLayer } from '../circuit-breaker/circuit-breaker.layer.js';
 import { CircuitBreakerPolicy } from '../circuit-breaker/circuit-breaker.policy.js';
-import type { CircuitBreakerOptions } from '../circuit-breaker/circuit-breaker-options.js';
+import {
+  resolveCircuitBreakerOptions,
+  type CircuitBreakerOptions,
+} from '../circuit-breaker/circuit-breaker-options.js';
 import type { CircuitBreakerStore } from '../circuit-breaker/circuit-breaker.store.js';
 import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -13,7 +19,7 @@ import { silentSink, type EventSink } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { Chain, type Layer } from '../core/layer.js';
 import { DedupeLayer } from '../dedupe/dedupe.layer.js';
-import type { DedupeOptions } from '../dedupe/dedupe-options.js';
+import { resolveDedupeOptions, type DedupeOptions } from '../dedupe/dedupe-options.js';
 import type { DedupeStore } from '../dedupe/dedupe.store.js';
 import { Deduplicator } from '../dedupe/deduplicator.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
@@ -108,16 +114,20 @@ export class PolicyRuntime {
       }
       case 'circuitBreaker':
         return new CircuitBreakerLayer(this.circuit(name, options as CircuitBreakerOptions));
-      case 'dedupe':
-        return new DedupeLayer(this.deduplicator(name, options as DedupeOptions));
+      case 'dedupe': {
+        // The key function reads this method's arguments: each method that shares the name
+        // brings its own.
+        const dedupeOptions = options as DedupeOptions;
+        return new DedupeLayer(this.deduplicator(name, dedupeOptions), dedupeOptions);
+      }
       case 'backpressure':
         return new BackpressureLayer(this.guard(name, options as BackpressureOptions));
     }
   }
 
   /** The circuit called `name`, created on first use; an unused name reads closed. */
-  circuit(name: string, options: CircuitBreakerOptions = {}): CircuitBreakerPolicy {
-    return this.shared(this.circuits, name, options, () => {
+  circuit(name: string, options: CircuitBreakerOptions): CircuitBreakerPolicy {
+    return this.shared(this.circuits, name, resolveCircuitBreakerOptions(options), () => {
       const { clock, events, stores } = this.deps;
       return new CircuitBreakerPolicy(name, options, stores.circuitBreaker, { clock, events });
     });
@@ -136,14 +146,14 @@ export class PolicyRuntime {
   }
 
   guard(name: string, options: BackpressureOptions): BackpressureGuard {
-    return this.shared(this.guards, name, options, () => {
+    return this.shared(this.guards, name, resolveBackpressureOptions(options), () => {
       const { clock, events, stores, logger } = this.deps;
       return new BackpressureGuard(options, stores.backpressure, { clock, events, name, logger });
     });
   }
 
-  deduplicator(name: string, options: DedupeOptions = {}): Deduplicator {
-    return this.shared(this.deduplicators, name, options, () => {
+  deduplicator(name: string, options: DedupeOptions): Deduplicator {
+    return this.shared(this.deduplicators, name, resolveDedupeOptions(options), () => {
       const { clock, events, stores } = this.deps;
       return new Deduplicator(options, stores.dedupe, { clock, events, name });
     });
@@ -196,11 +206,11 @@ export class PolicyRuntime {
     return new InvalidOptionsError(owner.describe(spec.kind, spec.ref), problem);
   }
 
-  /** One primitive per name; a second user of the name must agree on the options. */
+  /** One primitive per name; a second user of the name must agree on its resolved options. */
   private shared<T extends { options: object }>(
     registry: Map<string, T>,
     name: string,
-    options: object,
+    resolved: object,
     create: () => T,
   ): T {
     const existing = registry.get(name);
@@ -209,21 +219,36 @@ export class PolicyRuntime {
       registry.set(name, created);
       return created;
     }
-    if (!sameSettings(existing.options, options)) {
+    const conflict = firstDifference(existing.options, resolved);
+    if (conflict !== undefined) {
       throw new InvalidOptionsError(
         `"${name}"`,
-        'is configured twice with different options; give one of them another name, or move the options into one named policy',
+        `is configured twice with different options (${conflict}); give one of them another name, or move the options into one named policy`,
       );
     }
     return existing;
   }
 }
 
-/** Compares the plain settings of two option objects; functions and names are not compared. */
-function sameSettings(resolved: object, given: object): boolean {
-  for (const [key, value] of Object.entries(given)) {
-    if (value === undefined || typeof value === 'function' || key === 'name') continue;
-    if ((resolved as Record<string, unknown>)[key] !== value) return false;
+/** Settings each method brings for itself, so users of one name need not agree on them. */
+const PER_METHOD_SETTINGS = new Set(['name', 'key']);
+
+/**
+ * The first setting on which two resolved option objects differ, described; functions compare
+ * by identity (a named policy shares one), so two inline `isFailure` lambdas differ.
+ */
+function firstDifference(first: object, second: object): string | undefined {
+  const a = first as Record<string, unknown>;
+  const b = second as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (PER_METHOD_SETTINGS.has(key) || Object.is(a[key], b[key])) continue;
+    return typeof a[key] === 'function' || typeof b[key] === 'function'
+      ? `two different ${key} functions`
+      : `${key}: ${describeSetting(a[key])} vs ${describeSetting(b[key])}`;
   }
-  return true;
+  return undefined;
+}
+
+function describeSetting(value: unknown): string {
+  return value === undefined ? 'not set' : String(value);
 }
