@@ -133,6 +133,35 @@ describe('BackpressureGuard: soft limit, shed details, options', () => {
     );
   });
 
+  it('times one slot in 8 once a hold time is known, and its estimate still follows a change', async () => {
+    const clock = new FakeClock();
+    const readings = jest.spyOn(clock, 'now');
+    const g = new BackpressureGuard({ capacity: 1 }, undefined, { clock });
+    const holdFor = async (ms: number) => {
+      await g.tryAcquire();
+      clock.advance(ms);
+      await g.release();
+    };
+    /** The hint given to a caller shed while one slot is held for `ms`. */
+    const shedWhileHolding = async (ms: number) => {
+      await g.tryAcquire();
+      const shed = await shedOf(g.tryAcquire());
+      clock.advance(ms);
+      await g.release();
+      return shed.retryAfterMs;
+    };
+    await holdFor(400);
+    expect(await shedWhileHolding(400)).toBe(400);
+
+    readings.mockClear();
+    for (let i = 0; i < 80; i++) await holdFor(4_000);
+
+    expect(readings).toHaveBeenCalledTimes(20); // 10 timed slots, two readings each
+    const estimate = await shedWhileHolding(4_000);
+    expect(estimate).toBeGreaterThan(3_500); // the hold grew tenfold: so did the hint
+    expect(estimate).toBeLessThanOrEqual(4_000);
+  });
+
   it('sheds with retryAfterMs 1000 before any hold was observed, then estimates from hold times', async () => {
     const clock = new FakeClock();
     const events = recorder();

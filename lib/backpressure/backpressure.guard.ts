@@ -53,6 +53,14 @@ export const SOFT_LIMIT_WARNING_INTERVAL_MS = 10_000;
 const WAITER_POLL_MS = 100;
 /** Weight of the newest hold time in the running average behind `retryAfterMs`. */
 const HOLD_TIME_WEIGHT = 0.2;
+/**
+ * Once a hold time is known, one slot in this many (a power of two) is timed: the average only
+ * feeds a shed's Retry-After hint, and two clock readings per slot were a third of a queued
+ * call's cost.
+ */
+const HOLD_SAMPLE_EVERY = 8;
+/** `grantedAt` of a slot whose hold is not timed. */
+const UNTIMED = -1;
 
 /**
  * A concurrency cap over a store: at most `capacity` slots held per name, never more. Past it a
@@ -83,6 +91,7 @@ export class BackpressureGuard implements SlotOwner {
   private releases: { close(): void } | undefined;
   private watching = false;
   private averageHoldMs: number | undefined;
+  private grants = 0;
   private storeRetryAfterMs: number | undefined;
   private lastDepth = 0;
   private lastWarningAt = -Infinity;
@@ -180,12 +189,10 @@ export class BackpressureGuard implements SlotOwner {
   /** @internal Called once per slot, by its `release()`. */
   free(slot: Slot): void {
     slot.lease?.end();
-    // One reading serves the hold time and, on a hand-over, the next slot's grant time.
-    const now = this.clock.now();
-    this.observeHold(now - slot.grantedAt);
+    if (slot.grantedAt !== UNTIMED) this.observeHold(this.clock.now() - slot.grantedAt);
     const waiter = this.waiters.shift();
     if (waiter === undefined) return this.releaseToStore(slot.token);
-    this.handOver(waiter, this.fill(waiter.slot(), slot.token, now));
+    this.handOver(waiter, this.fill(waiter.slot(), slot.token));
   }
 
   // Apart from their callers, so that their closures cost nothing on the synchronous path: a
@@ -239,12 +246,12 @@ export class BackpressureGuard implements SlotOwner {
     this.lastDepth = depth;
     const { softLimit } = this.options;
     if (softLimit !== undefined && depth >= softLimit) this.softLimitReached(depth, softLimit);
-    return this.fill(slot, token, this.clock.now());
+    return this.fill(slot, token);
   }
 
-  private fill(slot: Slot, token: string, now: number): Slot {
+  private fill(slot: Slot, token: string): Slot {
     slot.token = token;
-    slot.grantedAt = now;
+    slot.grantedAt = this.timesHold() ? this.clock.now() : UNTIMED;
     if (this.renewer !== undefined) this.renewSlot(slot);
     return slot;
   }
@@ -432,6 +439,11 @@ export class BackpressureGuard implements SlotOwner {
     if (this.averageHoldMs === undefined) return Math.min(this.storeRetryAfterMs ?? 1000, 1000);
     const turns = this.waiters.size + 1;
     return Math.max(1, Math.ceil((this.averageHoldMs * turns) / this.options.capacity));
+  }
+
+  /** Every slot until a hold time is known, then one in `HOLD_SAMPLE_EVERY`. */
+  private timesHold(): boolean {
+    return this.averageHoldMs === undefined || (++this.grants & (HOLD_SAMPLE_EVERY - 1)) === 0;
   }
 
   private observeHold(ms: number): void {
