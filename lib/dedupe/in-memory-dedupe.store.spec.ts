@@ -57,17 +57,33 @@ describe('InMemoryDedupeStore', () => {
     const running = ownerToken(store.claim('ns', 'running', config));
     for (const key of ['a', 'b', 'c', 'd']) cacheValue(store, key, key, 60_000);
 
-    // The claim is the oldest entry, yet the oldest values made room instead.
+    // The claim is the oldest entry, yet the oldest value made room instead: maxEntries bounds
+    // the cached values, and running claims are bounded by the calls in flight.
     expect(store.claim('ns', 'running', config).kind).toBe('in-progress');
     expect(['a', 'b', 'c', 'd'].map((key) => store.peekCached('ns', key))).toEqual([
       false,
-      false,
+      true,
       true,
       true,
     ]);
-    expect(store.size('ns')).toBe(config.maxEntries);
+    expect(store.size('ns')).toBe(config.maxEntries + 1);
     store.complete('ns', 'running', running, 'done', 60_000, config);
     expect(store.claim('ns', 'running', config)).toEqual({ kind: 'cached', value: 'done' });
+    expect(store.peekCached('ns', 'b')).toBe(false);
+    expect(store.size('ns')).toBe(config.maxEntries);
+  });
+
+  it('keeps 20,000 running claims past maxEntries 1,000, evicts none, and still caches 1,000 values', () => {
+    const store = new InMemoryDedupeStore(new FakeClock());
+    const bounded: DedupeConfig = { leaseMs: 10_000, maxEntries: 1_000 };
+    for (let i = 0; i < 20_000; i++) ownerToken(store.claim('ns', `k${i}`, bounded));
+    for (let i = 0; i < 2_000; i++) {
+      const token = ownerToken(store.claim('ns', `v${i}`, bounded));
+      store.complete('ns', `v${i}`, token, i, 60_000, bounded);
+    }
+
+    expect(store.size('ns')).toBe(20_000 + 1_000);
+    expect(store.claim('ns', 'k0', bounded).kind).toBe('in-progress');
   });
 
   it('stays bounded: 100,000 distinct keys with maxEntries 1,000 leave exactly 1,000 entries', () => {
