@@ -124,7 +124,8 @@ return {st[1], tonumber(st[2]), tonumber(st[3]), tonumber(st[4]), probes, now}
 );
 
 /**
- * ARGV: target (o|c), recoveryWindowMs, ttlMs, channel, name.
+ * ARGV: target (o|c), recoveryWindowMs, ttlMs, channel, name. Forcing open an open circuit
+ * restarts its recovery window without a transition, as the in-memory store does.
  * Returns {code, epoch, now, openUntil, from, to}; code 0 no transition, 2 transition.
  */
 export const CB_FORCE = luaScript(
@@ -150,8 +151,16 @@ if ARGV[1] == 'c' then
   publish(ARGV[4], 'c', e, 0, now, ARGV[5])
   return {2, e, now, 0, s, 'c'}
 end
-e = e + 1
 local u = now + tonumber(ARGV[2])
+if s == 'o' then
+  -- Already open: a new recovery window, not a transition (same epoch). Published so that the
+  -- processes caching the open circuit extend their cache too.
+  redis.call('HSET', KEYS[1], 'u', u)
+  touch(KEYS[1], ttl)
+  publish(ARGV[4], 'o', e, u, now, ARGV[5])
+  return {0}
+end
+e = e + 1
 redis.call('HSET', KEYS[1], 'v', 1, 's', 'o', 'e', e, 'u', u)
 redis.call('HSETNX', KEYS[1], 'f', 0)
 touch(KEYS[1], ttl)
