@@ -40,7 +40,9 @@ export interface ChannelListener {
 type ScriptArg = string | number;
 
 /**
- * A script that reverts a decision whose reply was lost; useless after `maxAgeMs`.
+ * A script to run once Redis answers again: one that reverts a decision whose reply was lost, or
+ * a write that ends a lease and could not be delivered. Idempotent (it names its token); useless
+ * after `maxAgeMs`, when the lease it ends has lapsed anyway.
  *
  * @publicApi
  */
@@ -62,6 +64,8 @@ const SAFE_DEFAULTS = { commandTimeout: 250, enableOfflineQueue: false, maxRetri
 const noop = (): void => undefined;
 /** Bound of the undo queue; the oldest undo is dropped first (its lease lapses by itself). */
 const MAX_UNDOS = 10_000;
+/** While degraded, how often pending undos try to reach Redis (as its recovery probe). */
+const UNDO_RETRY_MS = 250;
 
 /**
  * One Redis connection shared by the Redis stores: key naming with a hash tag per object, Lua
@@ -81,6 +85,7 @@ export class RedisBackend implements OnApplicationShutdown {
   private readonly channels = new Map<string, Channel>();
   private readonly closers = new Set<() => void>();
   private readonly undos: Array<{ undo: Undo; until: number }> = [];
+  private undoTimer: ReturnType<typeof setTimeout> | undefined;
   private subscriber?: RedisClient;
   private readiness?: Promise<void>;
   private wasReady = false;
@@ -174,6 +179,24 @@ export class RedisBackend implements OnApplicationShutdown {
         return this.fail(ticket, script, error);
       },
     );
+  }
+
+  /**
+   * Runs a write that ends a lease (a release, a completion, a failure): one that is refused
+   * while degraded, or fails, is queued and replayed once Redis answers again, until
+   * `maxAgeMs`; otherwise the slot or claim it ends would stay taken until its lease lapsed.
+   * The write must be idempotent (it names its token). Rejects as `run` does.
+   */
+  settle(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly ScriptArg[],
+    maxAgeMs: number,
+  ): Promise<unknown> {
+    const replay: Undo = { script, keys, args, maxAgeMs };
+    // `run` refuses it without a round trip (the same test as its gate): queue it now.
+    if (!this.available) this.scheduleUndo(replay);
+    return this.run(script, keys, args, replay);
   }
 
   /**
@@ -285,18 +308,38 @@ export class RedisBackend implements OnApplicationShutdown {
     });
   }
 
-  private scheduleUndo(undo: Undo): void {
+  private scheduleUndo(undo: Undo, until = performance.now() + undo.maxAgeMs): void {
+    if (until <= performance.now() || this.closing !== undefined) return;
     if (this.undos.length >= MAX_UNDOS) this.undos.shift();
-    this.undos.push({ undo, until: performance.now() + undo.maxAgeMs });
+    this.undos.push({ undo, until });
+    this.retryUndosLater();
   }
 
-  /** Runs the pending undos once Redis answers; one that fails is dropped (its lease lapses). */
+  /** Runs the pending undos once Redis answers; one that fails again is queued again. */
   private flushUndos(): void {
     if (this.undos.length === 0 || this.gate.degraded) return;
-    const now = performance.now();
-    for (const { undo, until } of this.undos.splice(0)) {
-      if (until > now) this.run(undo.script, undo.keys, undo.args).catch(noop);
-    }
+    for (const { undo, until } of this.undos.splice(0)) this.replay(undo, until);
+  }
+
+  private replay(undo: Undo, until: number): void {
+    this.run(undo.script, undo.keys, undo.args).catch(() => this.scheduleUndo(undo, until));
+  }
+
+  /**
+   * Pending undos are tried again soon even when this process makes no other call: all of them
+   * while Redis is healthy; while degraded, the oldest, which becomes the gate's recovery probe
+   * once the cooldown has passed.
+   */
+  private retryUndosLater(): void {
+    if (this.undoTimer !== undefined) return;
+    this.undoTimer = setTimeout(() => {
+      this.undoTimer = undefined;
+      if (!this.gate.degraded) return this.flushUndos();
+      const oldest = this.gate.open ? this.undos.shift() : undefined;
+      if (oldest !== undefined) this.replay(oldest.undo, oldest.until);
+      if (this.undos.length > 0) this.retryUndosLater();
+    }, UNDO_RETRY_MS);
+    this.undoTimer.unref?.();
   }
 
   private fail(ticket: GateTicket, script: LuaScript, error: unknown): never {
@@ -383,6 +426,8 @@ export class RedisBackend implements OnApplicationShutdown {
   }
 
   private async shutdown(): Promise<void> {
+    clearTimeout(this.undoTimer);
+    this.undos.length = 0;
     for (const closer of this.closers) {
       try {
         closer();

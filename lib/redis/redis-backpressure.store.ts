@@ -5,6 +5,7 @@ import {
   type BackpressureAcquisition,
   type BackpressureConfig,
 } from '../backpressure/backpressure.store.js';
+import { DEFAULT_BACKPRESSURE_OPTIONS } from '../backpressure/backpressure-options.js';
 import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
 import { checkInteger } from '../core/validate.js';
 import { BP_ACQUIRE, BP_DEPTH, BP_RELEASE, BP_RENEW } from './lua/backpressure.lua.js';
@@ -59,6 +60,8 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
   private readonly replicasHint: number;
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
+  /** The lease of each name's slots, from its last acquire: how long a `release` may wait. */
+  private readonly leaseMs = new Map<string, number>();
 
   constructor(
     client: RedisClient | RedisConnectionSpec | RedisBackend,
@@ -77,6 +80,7 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
     config: BackpressureConfig,
   ): BackpressureAcquisition | Promise<BackpressureAcquisition> {
     if (!this.backend.available) return this.acquireLocally(name, config);
+    if (this.leaseMs.get(name) !== config.leaseMs) this.leaseMs.set(name, config.leaseMs);
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [token, config.capacity, Math.ceil(config.leaseMs), WAIT_FLAG_MS];
     const undo = this.releaseOf(name, token, config.leaseMs);
@@ -89,7 +93,10 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
   release(name: string, token: string): number | Promise<number> {
     if (token.startsWith(LOCAL)) return this.local.release(name, token.slice(LOCAL.length));
     const args = [token, this.channel(name)];
-    return this.backend.run(BP_RELEASE, this.keys(name), args) as Promise<number>;
+    // Delivered even if Redis is briefly away: the slot would otherwise stay taken (and callers
+    // be shed) until its lease lapsed.
+    const leaseMs = this.leaseMs.get(name) ?? DEFAULT_BACKPRESSURE_OPTIONS.leaseMs;
+    return this.backend.settle(BP_RELEASE, this.keys(name), args, leaseMs) as Promise<number>;
   }
 
   renew(name: string, token: string, config: BackpressureConfig): boolean | Promise<boolean> {

@@ -62,6 +62,7 @@ type SnapshotReply = [string, number, number, number, number, number];
 const STATES: Record<string, CircuitState> = { c: 'closed', o: 'open', h: 'half-open' };
 const OUTCOMES: Record<CallOutcome, string> = { success: 's', failure: 'f', ignored: 'i' };
 const DEFAULT_STATE_TTL_MS = 86_400_000;
+const noop = (): void => undefined;
 
 /**
  * A circuit breaker shared by every process that uses the same Redis and key prefix: one state
@@ -149,7 +150,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     const token = (admission as RedisAdmittedCall).probeToken ?? '';
     // An ignored outcome of a non-probe call changes nothing: no round trip.
     if (outcome === 'ignored' && token === '') return undefined;
-    if (!this.backend.available) return this.recordLocally(circuit, config, outcome);
+    if (!this.backend.available) return this.recordLocally(circuit, config, outcome, token);
     const args = [
       admission.epoch,
       OUTCOMES[outcome],
@@ -162,7 +163,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     ];
     return this.backend.run(CB_RECORD, this.keys(circuit), args).then(
       (reply) => this.toTransition(circuit, reply as TransitionReply),
-      () => this.recordLocally(circuit, config, outcome),
+      () => this.recordLocally(circuit, config, outcome, token),
     );
   }
 
@@ -247,12 +248,21 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     return admission;
   }
 
-  /** Redis is unavailable: failures still count, on this process's own breaker. */
+  /**
+   * Redis is unavailable: failures still count, on this process's own breaker, and a probe's
+   * slot in Redis is freed once Redis answers again (else it stays taken for `probeLeaseMs`).
+   */
   private recordLocally(
     circuit: string,
     config: CircuitConfig,
     outcome: CallOutcome,
+    probeToken: string,
   ): CircuitTransition | undefined {
+    if (probeToken !== '') {
+      const args = [probeToken];
+      const lease = config.probeLeaseMs;
+      this.backend.settle(CB_RELEASE_PROBE, this.keys(circuit), args, lease).catch(noop);
+    }
     if (outcome !== 'failure') return undefined;
     const { epoch } = this.local.snapshot(circuit);
     return this.local.record(circuit, config, { admitted: true, epoch, probe: false }, outcome);

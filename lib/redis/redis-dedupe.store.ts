@@ -7,6 +7,7 @@ import {
   type DedupeConfig,
   type DedupeSettlement,
 } from '../dedupe/dedupe.store.js';
+import { DEFAULT_DEDUPE_OPTIONS } from '../dedupe/dedupe-options.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
 import { ClaimWatch, type PeekReply } from './claim-watch.js';
 import {
@@ -87,6 +88,8 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
   private readonly watches = new Map<string, ClaimWatch>();
+  /** The lease of each namespace's claims, from its last claim: how long a `fail` may wait. */
+  private readonly leaseMs = new Map<string, number>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
 
@@ -111,6 +114,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
 
   claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim | Promise<DedupeClaim> {
     if (!this.backend.available) return this.claimLocally(namespace, key, config);
+    if (this.leaseMs.get(namespace) !== config.leaseMs) this.leaseMs.set(namespace, config.leaseMs);
     const keys = this.keysOf(namespace, key);
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [token, Math.ceil(config.leaseMs), keys.member];
@@ -157,7 +161,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     const keys = this.keysOf(namespace, key);
     const args = [token, envelope, Math.ceil(ttlMs), this.graceMs, keys.channel, keys.member];
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
-    return this.backend.run(DD_COMPLETE, redisKeys, args).then(noop);
+    // Delivered even if Redis is briefly away: waiting processes would otherwise wait out the
+    // lease and run the call again.
+    return this.backend.settle(DD_COMPLETE, redisKeys, args, config.leaseMs).then(noop);
   }
 
   /** Ends the claim without a result; waiting processes receive `error` (revived from JSON). */
@@ -166,7 +172,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     const keys = this.keysOf(namespace, key);
     const envelope = error === undefined ? '' : this.codec.encodeError(error);
     const args = [token, envelope, this.graceMs, keys.channel, keys.member];
-    return this.backend.run(DD_FAIL, [keys.lease, keys.done, keys.index], args).then(noop);
+    const leaseMs = this.leaseMs.get(namespace) ?? DEFAULT_DEDUPE_OPTIONS.leaseMs;
+    const redisKeys = [keys.lease, keys.done, keys.index];
+    return this.backend.settle(DD_FAIL, redisKeys, args, leaseMs).then(noop);
   }
 
   renew(

@@ -271,6 +271,36 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     await store.backend.close();
   });
 
+  it("frees a probe's slot in Redis once Redis answers again when its outcome was recorded in degraded mode", async () => {
+    const server = await servers.start();
+    const options = testBackendOptions({ degradedCooldownMs: 200 });
+    const store = track(new RedisCircuitBreakerStore(safeClient(server), options));
+    const probing: CircuitConfig = { ...CONFIG, recoveryWindowMs: 0, probeLeaseMs: 60_000 };
+    const circuit = fresh('probe-degraded');
+    await store.force(circuit, probing, 'open');
+    const probe = admitted(await store.admit(circuit, probing));
+    expect(probe.probe).toBe(true);
+    expect(await store.admit(circuit, probing)).toMatchObject({ admitted: false }); // slot taken
+
+    const probes = store.backend.key('cb', circuit, 'probe');
+    const client = server.client();
+    expect(await client.zcard(probes)).toBe(1);
+
+    server.pause();
+    for (let i = 0; i < 3; i++) await store.snapshot(circuit, probing);
+    expect(store.backend.degraded).toBe(true);
+    store.record(circuit, probing, probe, 'ignored'); // refused: recorded locally, release queued
+    server.resume();
+    // Nothing else is called: the queued release itself brings the store back to Redis.
+    await waitUntil(async () => (await client.zcard(probes)) === 0, {
+      timeoutMs: 2000,
+      what: "the probe's slot to be freed in Redis",
+    });
+
+    expect(store.backend.degraded).toBe(false);
+    expect(await store.admit(circuit, probing)).toMatchObject({ admitted: true, probe: true });
+  });
+
   it('Redis killed and restarted: scripts reloaded, state recreated with a new epoch, old outcomes stale', async () => {
     const server = await servers.start();
     const store = track(
