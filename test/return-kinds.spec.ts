@@ -68,6 +68,25 @@ describe('Promise methods', () => {
     await expect(result).resolves.toBe(7);
   });
 
+  it('refuses a plain method that returns an AsyncIterable, saying how to declare it', async () => {
+    async function* tokens() {
+      yield 'a';
+    }
+    class Misdeclared {
+      calls = 0;
+      @Retry({ maxAttempts: 3, ...noDelay })
+      stream(): AsyncIterable<string> {
+        this.calls++;
+        return tokens();
+      }
+    }
+    const misdeclared = new Misdeclared();
+    await expect(misdeclared.stream()).rejects.toThrow(
+      'stream returned an AsyncIterable, but it is protected as a method that returns one value: declare it `async *stream()`',
+    );
+    expect(misdeclared.calls).toBe(1); // a programming error, not retried
+  });
+
   it('turns a synchronous throw into a rejection that is retried', async () => {
     class SyncThrow {
       calls = 0;

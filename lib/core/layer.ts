@@ -4,6 +4,7 @@ import {
   isObservable,
   observableToAsyncIterable,
 } from './streams.js';
+import { InvalidOptionsError } from './invalid-options.error.js';
 import type { ReturnKind } from './return-kind.js';
 
 /** One invocation travelling through a chain of layers. */
@@ -75,10 +76,25 @@ class TargetStep implements Step {
   promise(call: Call): Promise<unknown> {
     try {
       const result = this.target.apply(call.self, call.args);
-      return result instanceof Promise ? result : Promise.resolve(result);
+      if (result instanceof Promise) return result;
+      if (isAsyncIterable(result) || isObservable(result)) return this.misreadStream(result);
+      return Promise.resolve(result);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A plain method whose declared type gave no hint returned a stream: guarded as one value, the
+   * slot, the circuit and a dedupe share would cover the object, not its items. Refused loudly,
+   * with an OrchestratorError: a misdeclared method is neither retried nor a breaker failure.
+   */
+  private misreadStream(result: object): Promise<never> {
+    const kind = isObservable(result) ? 'an Observable' : 'an AsyncIterable';
+    const name = this.target.name || 'method';
+    const fix = `declare it \`async *${name}()\`, or declare its return type \`Observable<T>\` (with emitDecoratorMetadata), so that the layers guard the stream itself`;
+    const problem = `returned ${kind}, but it is protected as a method that returns one value: ${fix}`;
+    return Promise.reject(new InvalidOptionsError(name, problem));
   }
 
   stream(call: Call): AsyncIterable<unknown> {
