@@ -71,12 +71,16 @@ class LayerStep implements Step {
 
 /** The innermost step: calls the method and normalises what it returns to the chain's kind. */
 class TargetStep implements Step {
-  constructor(private readonly target: Function) {}
+  constructor(
+    private readonly target: Function,
+    /** False for a decorated method; true where a stream is a value (a pipeline's last stage). */
+    private readonly streamsAreValues: boolean,
+  ) {}
 
   promise(call: Call): Promise<unknown> {
     try {
       const result = this.target.apply(call.self, call.args);
-      if (result instanceof Promise) return result;
+      if (result instanceof Promise || this.streamsAreValues) return Promise.resolve(result);
       if (isAsyncIterable(result) || isObservable(result)) return this.misreadStream(result);
       return Promise.resolve(result);
     } catch (error) {
@@ -115,12 +119,14 @@ class TargetStep implements Step {
 export class Chain {
   private readonly entry: Step;
 
+  /** `streamsAreValues`: a stream returned where one value is expected is a value, not a mistake. */
   constructor(
     layers: readonly Layer[],
     target: Function,
     readonly kind: ReturnKind,
+    streamsAreValues = false,
   ) {
-    let step: Step = new TargetStep(target);
+    let step: Step = new TargetStep(target, streamsAreValues);
     for (let i = layers.length - 1; i >= 0; i--) step = new LayerStep(layers[i], step);
     this.entry = step;
   }

@@ -63,6 +63,14 @@ describe('Deduplicator primitive, beyond the seed', () => {
     expect(await d.checkAndRegister('warm')).toEqual({ kind: 'cached', value: 'preloaded' });
   });
 
+  it('forget while the caller holds the claim: its complete caches nothing', async () => {
+    const d = new Deduplicator({ ttlMs: 60_000 });
+    await d.checkAndRegister('k');
+    await d.forget('k');
+    await d.complete('k', 'computed before the forget');
+    expect(await d.checkAndRegister('k')).toEqual({ kind: 'new' });
+  });
+
   it('fail releases the claim without caching: the next check is new', async () => {
     const d = new Deduplicator({ ttlMs: 60_000 });
     await d.checkAndRegister('k');

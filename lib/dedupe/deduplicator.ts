@@ -144,7 +144,8 @@ export class Deduplicator {
 
   /**
    * Whether `key` is new (and now claimed by the caller), cached, or in progress elsewhere.
-   * Call `complete` or `fail` after a `new`; an unfinished claim lapses after `leaseMs`.
+   * Call `complete` or `fail` after a `new`, within `leaseMs`: the claim is not renewed, and
+   * once it lapsed it is free for others and a late `complete` caches nothing.
    */
   async checkAndRegister<V = unknown>(key: string): Promise<DeduplicationResult<V>> {
     const claim = await this.store.claim(this.name, key, this.config);
@@ -187,11 +188,11 @@ export class Deduplicator {
 
   /**
    * Forgets `key`: its cached result and claim are dropped, and the next call runs again.
-   * Callers already sharing an execution still get its result.
+   * Callers already sharing an execution still get its result, which is not cached. A claim
+   * taken with `checkAndRegister` keeps its token here, so that its `complete` is refused too.
    */
   async forget(key: string): Promise<void> {
     this.flights.delete(key);
-    this.claims.delete(key);
     await this.store.forget(this.name, key);
   }
 
@@ -203,8 +204,8 @@ export class Deduplicator {
   // ── The engine behind @Dedupe ───────────────────────────────────────────────────────────
 
   /**
-   * The call's key, computed once per call (an outer layer may have asked first), by the
-   * method's own `keyFn`, or as the hash of the arguments when it has none.
+   * @internal The call's key, computed once per call (an outer layer may have asked first), by
+   * the method's own `keyFn`, or as the hash of the arguments when it has none.
    */
   keyOf(call: Call, keyFn: DedupeKeyFn | undefined): string {
     if (call.dedupeKey !== undefined) return call.dedupeKey;

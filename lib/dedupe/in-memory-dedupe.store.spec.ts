@@ -86,6 +86,22 @@ describe('InMemoryDedupeStore', () => {
     expect(store.claim('ns', 'k0', bounded).kind).toBe('in-progress');
   });
 
+  it('sweeps lapsed claims once claims outnumber maxEntries (claims taken and never ended)', async () => {
+    const clock = new FakeClock();
+    const store = new InMemoryDedupeStore(clock);
+    for (let i = 0; i < 10; i++) ownerToken(store.claim('ns', `abandoned${i}`, config));
+    const waiter = store.claim('ns', 'abandoned5', config);
+    const settled = waiter.kind === 'in-progress' ? waiter.settled! : Promise.reject(waiter);
+    const stillWaiting = async () => Promise.race([settled, Promise.resolve('pending')]);
+    expect(await stillWaiting()).toBe('pending'); // live claims are never swept
+    clock.advance(config.leaseMs);
+
+    ownerToken(store.claim('ns', 'fresh', config)); // claims now outnumber maxEntries (3)
+
+    // Swept by that claim (not by a read of the key): its waiter is told the claim ended.
+    expect(await stillWaiting()).toEqual({ completed: false });
+  });
+
   it('stays bounded: 100,000 distinct keys with maxEntries 1,000 leave exactly 1,000 entries', () => {
     const store = new InMemoryDedupeStore(new FakeClock());
     const bounded: DedupeConfig = { leaseMs: 10_000, maxEntries: 1_000 };

@@ -82,12 +82,14 @@ export class InMemoryDedupeStore extends DedupeStore {
     }
     const token = String(++this.tokens);
     claims.set(key, { token, leaseUntil: now + config.leaseMs, settled: undefined });
+    if (claims.size - 1 > config.maxEntries) dropLapsedClaims(claims, now);
     return { kind: 'owner', token };
   }
 
   /**
-   * Caches `value` in place of the claim `token` still holds. A claim that was forgotten, or
-   * lapsed and was taken by another caller, caches nothing: its result may predate the forget.
+   * Caches `value` in place of the claim `token` still holds. A claim that was forgotten, that
+   * lapsed, or that another caller took, caches nothing (as in Redis, where a lapsed lease is
+   * gone): its result may predate the forget.
    */
   complete(
     namespace: string,
@@ -102,9 +104,11 @@ export class InMemoryDedupeStore extends DedupeStore {
     if (claim?.token !== token) return;
     claims.delete(key);
     claim.settled?.resolve({ completed: true, value });
-    // Not cached: the clock is read only to set a value's deadline.
+    // Not cached: the clock is read only when a value would be.
     if (ttlMs <= 0) return;
-    values.set(key, { value, expiresAt: this.clock.now() + ttlMs });
+    const now = this.clock.now();
+    if (claim.leaseUntil <= now) return;
+    values.set(key, { value, expiresAt: now + ttlMs });
     if (values.size - 1 > config.maxEntries) evictOldest(values);
   }
 
@@ -174,6 +178,19 @@ export class InMemoryDedupeStore extends DedupeStore {
     this.lastName = name;
     this.last = namespace;
     return namespace;
+  }
+}
+
+/**
+ * Drops lapsed claims from the front (the oldest claims, but for renewals), so claims taken and
+ * never ended (through `checkAndRegister`) do not pile up; a live claim stops the sweep.
+ */
+function dropLapsedClaims(claims: Map<string | symbol, ClaimEntry>, now: number): void {
+  for (const [key, claim] of claims) {
+    if (key === NEVER_EMPTY) continue;
+    if (claim.leaseUntil > now) return;
+    claims.delete(key);
+    claim.settled?.resolve(NOT_COMPLETED);
   }
 }
 

@@ -26,7 +26,8 @@ export interface StageSource {
  */
 export function compileStage(source: StageSource): Chain {
   const owner = stageOwner(source.pipeline, source.stage);
-  return new Chain(policyLayers(source, owner), stageTarget(source.fn), 'promise');
+  // A stage may return a stream (the last one): it is handed back as the stage's output.
+  return new Chain(policyLayers(source, owner), stageTarget(source.fn), 'promise', true);
 }
 
 /** A stage as a policy owner: `<pipeline>.<stage>` is the state key of unnamed inline sections. */

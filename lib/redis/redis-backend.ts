@@ -86,6 +86,7 @@ export class RedisBackend implements OnApplicationShutdown {
   private readonly closers = new Set<() => void>();
   private readonly undos: Array<{ undo: Undo; until: number }> = [];
   private undoTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastUndoFlushAt = -Infinity;
   private subscriber?: RedisClient;
   private readiness?: Promise<void>;
   private wasReady = false;
@@ -171,7 +172,7 @@ export class RedisBackend implements OnApplicationShutdown {
     return this.bounded(sent, script.command, () => (attempt.abandoned = true)).then(
       (reply) => {
         this.gate.success(ticket);
-        this.flushUndos();
+        if (this.undos.length > 0) this.flushUndosSoon();
         return reply;
       },
       (error: unknown) => {
@@ -315,14 +316,33 @@ export class RedisBackend implements OnApplicationShutdown {
     this.retryUndosLater();
   }
 
-  /** Runs the pending undos once Redis answers; one that fails again is queued again. */
-  private flushUndos(): void {
-    if (this.undos.length === 0 || this.gate.degraded) return;
-    for (const { undo, until } of this.undos.splice(0)) this.replay(undo, until);
+  /** At once when Redis answers again, then at most once per `UNDO_RETRY_MS`. */
+  private flushUndosSoon(): void {
+    if (performance.now() - this.lastUndoFlushAt >= UNDO_RETRY_MS) this.flushUndos();
+    else this.retryUndosLater();
   }
 
+  /** Runs the pending undos; one that fails again is queued again (see `replay`). */
+  private flushUndos(): void {
+    if (this.undos.length === 0 || this.gate.degraded) return;
+    const now = performance.now();
+    this.lastUndoFlushAt = now;
+    for (const { undo, until } of this.undos.splice(0)) {
+      if (until > now) this.replay(undo, until);
+    }
+  }
+
+  /** Queued again unless Redis refused the script itself (it would refuse it every time). */
   private replay(undo: Undo, until: number): void {
-    this.run(undo.script, undo.keys, undo.args).catch(() => this.scheduleUndo(undo, until));
+    this.run(undo.script, undo.keys, undo.args).catch((error: unknown) => {
+      if (!isPermanentReply(error)) this.scheduleUndo(undo, until);
+    });
+  }
+
+  private dropExpiredUndos(): void {
+    const now = performance.now();
+    const live = this.undos.filter((entry) => entry.until > now);
+    this.undos.splice(0, this.undos.length, ...live);
   }
 
   /**
@@ -335,6 +355,7 @@ export class RedisBackend implements OnApplicationShutdown {
     this.undoTimer = setTimeout(() => {
       this.undoTimer = undefined;
       if (!this.gate.degraded) return this.flushUndos();
+      this.dropExpiredUndos();
       const oldest = this.gate.open ? this.undos.shift() : undefined;
       if (oldest !== undefined) this.replay(oldest.undo, oldest.until);
       if (this.undos.length > 0) this.retryUndosLater();
@@ -498,4 +519,16 @@ function describeEvent(event: RedisStoreEvent): string | undefined {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Error replies that say "not now" (loading, busy, a Cluster move or outage), not "never". */
+const TRANSIENT_REPLY =
+  /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK|NOSCRIPT|OOM)\b/;
+
+/** An error reply of Redis to the script itself (e.g. WRONGTYPE): a replay would get it again. */
+function isPermanentReply(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return (
+    cause instanceof Error && cause.name === 'ReplyError' && !TRANSIENT_REPLY.test(cause.message)
+  );
 }

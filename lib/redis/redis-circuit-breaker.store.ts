@@ -270,7 +270,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
 
   private cachedRejection(circuit: string): CircuitAdmission | undefined {
     const known = this.knownCircuits.get(circuit);
-    if (known === undefined) return undefined;
+    if (known === undefined || known.until === 0) return undefined;
     const remaining = known.until - performance.now();
     return remaining > 0 ? { admitted: false, retryAfterMs: Math.ceil(remaining) } : undefined;
   }

@@ -210,6 +210,16 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       expect((await claim(ns, 'cached')).kind).toBe('owner');
     });
 
+    it('caches nothing when the owner completes after its claim lapsed', async () => {
+      const ns = freshNamespace('lapsed-complete');
+      const token = tokenOf(await claim(ns, 'k'));
+      await delay(config.leaseMs + 50);
+
+      await complete(ns, 'k', token, 'too late', LONG_TTL);
+
+      expect((await claim(ns, 'k')).kind).toBe('owner');
+    });
+
     it('never caches the result of a claim forgotten while it ran', async () => {
       const ns = freshNamespace('forgotten-running');
       const token = tokenOf(await claim(ns, 'k'));

@@ -14,6 +14,7 @@ import {
 import {
   clientOptionWarnings,
   RedisBackend,
+  RedisBackpressureStore,
   RedisCircuitBreakerStore,
   redisStores,
   type RedisStoreEvent,
@@ -137,6 +138,40 @@ describe('bounded calls', () => {
     expect(elapsed).toBeGreaterThanOrEqual(290);
     expect(elapsed).toBeLessThan(300 + 150);
     await store.backend.close();
+  });
+});
+
+describe('writes that end a lease', () => {
+  it('replays a failed release at a bounded pace, and drops one Redis refuses for good', async () => {
+    const server = await startRedis();
+    const events: RedisStoreEvent[] = [];
+    const options = testBackendOptions({
+      degradeAfterFailures: 1_000,
+      onEvent: (e) => events.push(e),
+    });
+    const backend = new RedisBackend(safeClient(server), options);
+    const store = new RedisBackpressureStore(backend);
+    const admin = server.client();
+    // A key of the wrong type: Redis answers every release of that name with WRONGTYPE.
+    await admin.set(backend.key('bp', 'wrong', 'h'), 'not a sorted set', 'PX', 60_000);
+    const released = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => store.release('wrong', `token-${i}`)),
+    );
+
+    // Plenty of successful calls meanwhile, each a chance to replay the queue.
+    const until = performance.now() + 1_000;
+    let calls = 0;
+    while (performance.now() < until) {
+      await store.depth('other');
+      calls++;
+    }
+
+    const errors = events.filter((e) => e.type === 'redis.error').length;
+    expect(released.every((r) => r.status === 'rejected')).toBe(true);
+    expect(calls).toBeGreaterThan(100);
+    expect(errors).toBe(40); // each release failed, then its one replay: never again
+    expect(backend.degraded).toBe(false);
+    await backend.close();
   });
 });
 

@@ -276,6 +276,21 @@ describe('RedisDedupeStore between processes', () => {
     });
   });
 
+  it("a lapsed owner's late result never overwrites the record of the claim that followed", async () => {
+    const ns = freshName('late-record');
+    const config = { leaseMs: 200, maxEntries: 100 };
+    const late = await a.claim(ns, 'k', config);
+    await delay(config.leaseMs + 50);
+    const next = await b.claim(ns, 'k', config);
+    if (late.kind !== 'owner' || next.kind !== 'owner') throw new Error('expected two owners');
+    await b.complete(ns, 'k', next.token, 'fresh', 0, config); // its waiters read this record
+
+    await a.complete(ns, 'k', late.token, 'stale', 0, config);
+
+    const record = await admin.get(a.backend.key('dd', ns, 'k:d'));
+    expect(record?.startsWith(`${next.token}|`)).toBe(true);
+  });
+
   it('left a TTL on every key', async () => {
     expect(await keysWithoutTtl(admin)).toEqual([]);
   });

@@ -58,9 +58,12 @@ if not stored then
   if owned and ttl > 0 then
     redis.call('SET', KEYS[2], envelope, 'PX', ttl)
     index(KEYS[4], now, now + ttl, ARGV[6])
-  else
+  elseif owned then
     redis.call('SET', KEYS[3], ARGV[1] .. '|' .. envelope, 'PX', tonumber(ARGV[4]))
-    if owned then redis.call('ZREM', KEYS[4], ARGV[6]) end
+    redis.call('ZREM', KEYS[4], ARGV[6])
+  else
+    -- A late result never overwrites the record of the claim that followed (its waiters read it).
+    redis.call('SET', KEYS[3], ARGV[1] .. '|' .. envelope, 'PX', tonumber(ARGV[4]), 'NX')
   end
 end
 redis.call('PUBLISH', ARGV[5], 'd|' .. ARGV[1] .. '|' .. envelope)
