@@ -64,7 +64,8 @@ export class InMemoryDedupeStore extends DedupeStore {
 
   claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim {
     const { claims, values } = this.namespaceOf(namespace);
-    const cached = values.get(key);
+    // An in-flight-only dedupe (ttlMs 0) never caches: skip the lookup.
+    const cached = values.size > 1 ? values.get(key) : undefined;
     const now = this.clock.now();
     if (cached !== undefined) {
       if (cached.expiresAt > now) {
@@ -152,7 +153,8 @@ export class InMemoryDedupeStore extends DedupeStore {
   }
 
   override peekCached(namespace: string, key: string): boolean {
-    const cached = this.namespaceOf(namespace).values.get(key);
+    const { values } = this.namespaceOf(namespace);
+    const cached = values.size > 1 ? values.get(key) : undefined;
     return cached !== undefined && cached.expiresAt > this.clock.now();
   }
 
