@@ -87,6 +87,9 @@ export class RedisBackend implements OnApplicationShutdown {
   private readonly undos: Array<{ undo: Undo; until: number }> = [];
   private undoTimer: ReturnType<typeof setTimeout> | undefined;
   private lastUndoFlushAt = -Infinity;
+  private readonly lateUndoTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** How long after giving up on a command the client may still send it (see `undoLostDecision`). */
+  private readonly lateResendMs: number;
   private subscriber?: RedisClient;
   private readiness?: Promise<void>;
   private wasReady = false;
@@ -117,6 +120,7 @@ export class RedisBackend implements OnApplicationShutdown {
     // Without a listener, ioredis reports connection errors as unhandled 'error' events.
     if (this.ownsClient) this.client.on('error', noop);
     if (this.options.checkClient) this.checkClient();
+    this.lateResendMs = lateResendWindowMs(this.client, this.options.operationTimeoutMs);
   }
 
   /** A backend for `client`, or `client` itself when it already is one. */
@@ -176,7 +180,7 @@ export class RedisBackend implements OnApplicationShutdown {
         return reply;
       },
       (error: unknown) => {
-        if (undo !== undefined) this.scheduleUndo(undo);
+        if (undo !== undefined) this.undoLostDecision(undo, undo.script !== script);
         return this.fail(ticket, script, error);
       },
     );
@@ -307,6 +311,24 @@ export class RedisBackend implements OnApplicationShutdown {
         },
       );
     });
+  }
+
+  /**
+   * Queues `undo`; for a decision (not a write replayed as itself) once more after the client's
+   * resend window: ioredis may still send the abandoned original later (a Cluster retries it
+   * after TRYAGAIN or a redirection; a reconnect resends unanswered commands), and an original
+   * that lands after the first undo would hold a slot, a claim or a probe for nobody.
+   */
+  private undoLostDecision(undo: Undo, undoAgainLater: boolean): void {
+    this.scheduleUndo(undo);
+    if (!undoAgainLater || undo.maxAgeMs <= this.lateResendMs) return;
+    const until = performance.now() + undo.maxAgeMs;
+    const timer = setTimeout(() => {
+      this.lateUndoTimers.delete(timer);
+      this.scheduleUndo(undo, until);
+    }, this.lateResendMs);
+    timer.unref?.();
+    this.lateUndoTimers.add(timer);
   }
 
   private scheduleUndo(undo: Undo, until = performance.now() + undo.maxAgeMs): void {
@@ -448,6 +470,8 @@ export class RedisBackend implements OnApplicationShutdown {
 
   private async shutdown(): Promise<void> {
     clearTimeout(this.undoTimer);
+    this.lateUndoTimers.forEach(clearTimeout);
+    this.lateUndoTimers.clear();
     this.undos.length = 0;
     for (const closer of this.closers) {
       try {
@@ -531,4 +555,15 @@ function isPermanentReply(error: unknown): boolean {
   return (
     cause instanceof Error && cause.name === 'ReplyError' && !TRANSIENT_REPLY.test(cause.message)
   );
+}
+
+/**
+ * How long the client may go on sending a command the backend gave up on: a Cluster retries it
+ * up to `maxRedirections` times, `retryDelayOnTryAgain` apart; a standalone client resends
+ * unanswered commands when it reconnects. Best effort, with a margin.
+ */
+function lateResendWindowMs(client: RedisClient, operationTimeoutMs: number): number {
+  if (!isCluster(client)) return 2_000 + operationTimeoutMs;
+  const { retryDelayOnTryAgain = 100, maxRedirections = 16 } = client.options;
+  return retryDelayOnTryAgain * maxRedirections + operationTimeoutMs;
 }

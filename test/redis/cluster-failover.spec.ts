@@ -890,3 +890,56 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     expect(withoutTtl).toEqual([]);
   });
 });
+
+describe('an acquire the store gave up on, sent again by ioredis after its undo', () => {
+  it('is undone a second time after the resend window: no slot stays held by nobody', async () => {
+    const client = cluster.client({
+      enableOfflineQueue: false,
+      // Far apart: the resend lands after the first undo (100 ms, the default, makes it likely).
+      retryDelayOnTryAgain: 250,
+      redisOptions: { commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 },
+    });
+    await ready(client);
+    const backend = new RedisBackend(client, testBackendOptions({ operationTimeoutMs: BOUND_MS }));
+    const store = track(new RedisBackpressureStore(backend));
+    const config = { capacity: 3, leaseMs: 10_000 };
+    const name = `ghost-${process.pid}`;
+    const [holders, waiting] = [backend.key('bp', name, 'h'), backend.key('bp', name, 'w')];
+    const slot = keySlot(holders);
+    const topology = await cluster.topology();
+    const target = topology.masters().find((node) => node !== topology.ownerOf(slot))!;
+    // The target already runs bp_acquire for a name of its own, as any master of a fleet does.
+    let other = 0;
+    while (topology.ownerOf(keySlot(backend.key('bp', `other-${other}`, 'h'))) !== target) other++;
+    const warm = await store.acquire(`other-${other}`, config);
+    if (warm.granted) await store.release(`other-${other}`, warm.token);
+    // One slot held (the holders key exists) and the waiting flag set (it exists too).
+    const held = await store.acquire(name, { ...config, capacity: 1 });
+    await store.acquire(name, { ...config, capacity: 1 });
+    const migration = await cluster.startSlotMigration(slot, target);
+    await migration.moveKeys([holders]); // split: BP_ACQUIRE gets TRYAGAIN
+    const lost = await store.acquire(name, config); // given up after commandTimeout: local fallback
+    await migration.moveKeys([waiting]); // ASK now serves both keys: ioredis' retry can land
+    await store.depth(name); // a success: the backend runs the first undo
+    await delay(100);
+    const afterFirstUndo = await client.zcard(holders);
+    await delay(500); // ioredis' next TRYAGAIN retry of the abandoned acquire lands meanwhile
+    await migration.finish();
+    if (held.granted) await store.release(name, held.token);
+    const releasedAt = performance.now();
+
+    const ghost = await client.zcard(holders); // the resent acquire: held by nobody
+    await waitUntil(async () => (await client.zcard(holders)) === 0, {
+      timeoutMs: 6_000,
+      what: 'every slot of the name to be free',
+    });
+    console.log(
+      `T15 late resend: slots after the first undo ${afterFirstUndo}, after the holder released ${ghost}; ` +
+        `all free ${round(performance.now() - releasedAt)} ms after that release (lease ${config.leaseMs} ms)`,
+    );
+
+    expect(lost.granted).toBe(false); // one failed acquire is refused, never granted outside the cap
+    expect(performance.now() - releasedAt).toBeLessThan(config.leaseMs / 2); // not the lease
+    await backend.close();
+  });
+});
