@@ -4,7 +4,6 @@ import {
   isObservable,
   observableToAsyncIterable,
 } from './streams.js';
-import { InvalidOptionsError } from './invalid-options.error.js';
 import type { ReturnKind } from './return-kind.js';
 
 /** One invocation travelling through a chain of layers. */
@@ -71,34 +70,15 @@ class LayerStep implements Step {
 
 /** The innermost step: calls the method and normalises what it returns to the chain's kind. */
 class TargetStep implements Step {
-  constructor(
-    private readonly target: Function,
-    /** False for a decorated method; true where a stream is a value (a pipeline's last stage). */
-    private readonly streamsAreValues: boolean,
-  ) {}
+  constructor(private readonly target: Function) {}
 
   promise(call: Call): Promise<unknown> {
     try {
       const result = this.target.apply(call.self, call.args);
-      if (result instanceof Promise || this.streamsAreValues) return Promise.resolve(result);
-      if (isAsyncIterable(result) || isObservable(result)) return this.misreadStream(result);
-      return Promise.resolve(result);
+      return result instanceof Promise ? result : Promise.resolve(result);
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  /**
-   * A plain method whose declared type gave no hint returned a stream: guarded as one value, the
-   * slot, the circuit and a dedupe share would cover the object, not its items. Refused loudly,
-   * with an OrchestratorError: a misdeclared method is neither retried nor a breaker failure.
-   */
-  private misreadStream(result: object): Promise<never> {
-    const kind = isObservable(result) ? 'an Observable' : 'an AsyncIterable';
-    const name = this.target.name || 'method';
-    const fix = `declare it \`async *${name}()\`, or declare its return type \`Observable<T>\` (with emitDecoratorMetadata), so that the layers guard the stream itself`;
-    const problem = `returned ${kind}, but it is protected as a method that returns one value: ${fix}`;
-    return Promise.reject(new InvalidOptionsError(name, problem));
   }
 
   stream(call: Call): AsyncIterable<unknown> {
@@ -119,14 +99,12 @@ class TargetStep implements Step {
 export class Chain {
   private readonly entry: Step;
 
-  /** `streamsAreValues`: a stream returned where one value is expected is a value, not a mistake. */
   constructor(
     layers: readonly Layer[],
     target: Function,
     readonly kind: ReturnKind,
-    streamsAreValues = false,
   ) {
-    let step: Step = new TargetStep(target, streamsAreValues);
+    let step: Step = new TargetStep(target);
     for (let i = layers.length - 1; i >= 0; i--) step = new LayerStep(layers[i], step);
     this.entry = step;
   }

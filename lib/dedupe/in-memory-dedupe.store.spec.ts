@@ -102,6 +102,21 @@ describe('InMemoryDedupeStore', () => {
     expect(await stillWaiting()).toEqual({ completed: false });
   });
 
+  it('keeps sweeping past a long call it renews: claims stay in deadline order', () => {
+    const clock = new FakeClock();
+    const store = new InMemoryDedupeStore(clock);
+    const long = ownerToken(store.claim('ns', 'long call', config));
+    for (let i = 0; i < 1_000; i++) ownerToken(store.claim('ns', `abandoned${i}`, config));
+    clock.advance(config.leaseMs - 1);
+    expect(store.renew('ns', 'long call', long, config)).toBe(true);
+    clock.advance(1); // every abandoned claim has lapsed; the long call has not
+
+    ownerToken(store.claim('ns', 'fresh', config));
+
+    expect(store.claim('ns', 'long call', config).kind).toBe('in-progress');
+    expect(store.renew('ns', 'abandoned999', String(1_001), config)).toBe(false); // swept
+  });
+
   it('stays bounded: 100,000 distinct keys with maxEntries 1,000 leave exactly 1,000 entries', () => {
     const store = new InMemoryDedupeStore(new FakeClock());
     const bounded: DedupeConfig = { leaseMs: 10_000, maxEntries: 1_000 };

@@ -80,6 +80,7 @@ export class InMemoryDedupeStore extends DedupeStore {
       if (running.leaseUntil > now) return this.inProgress(running, now);
       // The owner stopped renewing (it crashed or hung): its waiters may claim again.
       running.settled?.resolve(NOT_COMPLETED);
+      claims.delete(key); // the new claim goes last: claims stay in deadline order
     }
     const token = String(++this.tokens);
     claims.set(key, { token, leaseUntil: now + config.leaseMs, settled: undefined });
@@ -122,9 +123,13 @@ export class InMemoryDedupeStore extends DedupeStore {
   }
 
   renew(namespace: string, key: string, token: string, config: DedupeConfig): boolean {
-    const claim = this.namespaces.get(namespace)?.claims.get(key);
+    const claims = this.namespaces.get(namespace)?.claims;
+    const claim = claims?.get(key);
     if (claim?.token !== token) return false;
     claim.leaseUntil = this.clock.now() + config.leaseMs;
+    // Moved last, so claims stay in deadline order and a long call never stops the sweep.
+    claims!.delete(key);
+    claims!.set(key, claim);
     return true;
   }
 
@@ -184,8 +189,8 @@ export class InMemoryDedupeStore extends DedupeStore {
 }
 
 /**
- * Drops lapsed claims from the front (the oldest claims, but for renewals), so claims taken and
- * never ended (through `checkAndRegister`) do not pile up; a live claim stops the sweep.
+ * Drops lapsed claims from the front (claims are kept in deadline order), so claims taken and
+ * never ended (through `checkAndRegister`) do not pile up; the first live claim ends the sweep.
  */
 function dropLapsedClaims(claims: Map<string | symbol, ClaimEntry>, now: number): void {
   for (const [key, claim] of claims) {

@@ -26,8 +26,7 @@ export interface StageSource {
  */
 export function compileStage(source: StageSource): Chain {
   const owner = stageOwner(source.pipeline, source.stage);
-  // A stage may return a stream (the last one): it is handed back as the stage's output.
-  return new Chain(policyLayers(source, owner), stageTarget(source.fn), 'promise', true);
+  return new Chain(policyLayers(source, owner), stageTarget(source.fn), 'promise');
 }
 
 /** A stage as a policy owner: `<pipeline>.<stage>` is the state key of unnamed inline sections. */

@@ -60,7 +60,14 @@ interface Channel {
   failed: boolean;
 }
 
-const SAFE_DEFAULTS = { commandTimeout: 250, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+const SAFE_DEFAULTS = {
+  commandTimeout: 250,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  // A command given up on is not sent again after a reconnect (it would count twice, or hold a
+  // slot for nobody).
+  autoResendUnfulfilledCommands: false,
+};
 const noop = (): void => undefined;
 /** Bound of the undo queue; the oldest undo is dropped first (its lease lapses by itself). */
 const MAX_UNDOS = 10_000;
@@ -242,7 +249,12 @@ export class RedisBackend implements OnApplicationShutdown {
 
   /** Stops timers and the subscriber; closes the client only if this backend created it. */
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
+    if (this.closing === undefined) {
+      // Queued writes get a last try (each bounded by operationTimeoutMs) before the client
+      // goes: a departing process would otherwise leave its released slots taken for a lease.
+      const lastTry = this.deliverQueuedWrites();
+      this.closing = lastTry.then(() => this.shutdown());
+    }
     return this.closing;
   }
 
@@ -321,8 +333,9 @@ export class RedisBackend implements OnApplicationShutdown {
    */
   private undoLostDecision(undo: Undo, undoAgainLater: boolean): void {
     this.scheduleUndo(undo);
-    if (!undoAgainLater || undo.maxAgeMs <= this.lateResendMs) return;
-    const until = performance.now() + undo.maxAgeMs;
+    if (!undoAgainLater || this.closing !== undefined) return;
+    // A late original's lease starts when it lands: the second undo lives as long as that.
+    const until = performance.now() + this.lateResendMs + undo.maxAgeMs;
     const timer = setTimeout(() => {
       this.lateUndoTimers.delete(timer);
       this.scheduleUndo(undo, until);
@@ -336,6 +349,15 @@ export class RedisBackend implements OnApplicationShutdown {
     if (this.undos.length >= MAX_UNDOS) this.undos.shift();
     this.undos.push({ undo, until });
     this.retryUndosLater();
+  }
+
+  private deliverQueuedWrites(): Promise<unknown> {
+    if (this.undos.length === 0 || !this.available) return Promise.resolve();
+    const now = performance.now();
+    const live = this.undos.splice(0).filter((entry) => entry.until > now);
+    return Promise.all(
+      live.map(({ undo }) => this.run(undo.script, undo.keys, undo.args).catch(noop)),
+    );
   }
 
   /** At once when Redis answers again, then at most once per `UNDO_RETRY_MS`. */
@@ -354,11 +376,9 @@ export class RedisBackend implements OnApplicationShutdown {
     }
   }
 
-  /** Queued again unless Redis refused the script itself (it would refuse it every time). */
+  /** Queued again until `until`: paced retries are bounded, and any error may be passing. */
   private replay(undo: Undo, until: number): void {
-    this.run(undo.script, undo.keys, undo.args).catch((error: unknown) => {
-      if (!isPermanentReply(error)) this.scheduleUndo(undo, until);
-    });
+    this.run(undo.script, undo.keys, undo.args).catch(() => this.scheduleUndo(undo, until));
   }
 
   private dropExpiredUndos(): void {
@@ -386,7 +406,9 @@ export class RedisBackend implements OnApplicationShutdown {
   }
 
   private fail(ticket: GateTicket, script: LuaScript, error: unknown): never {
-    this.gate.failure(ticket, error);
+    // Redis answered, about the data (a key of the wrong type...): it is not down.
+    if (isDataError(error)) this.gate.success(ticket);
+    else this.gate.failure(ticket, error);
     this.emit({ type: 'redis.error', operation: script.command, error });
     throw this.unavailable(script, error);
   }
@@ -516,11 +538,11 @@ function createClient(spec: RedisConnectionSpec): RedisClient {
   if (typeof spec === 'string') return new Redis(spec, { ...SAFE_DEFAULTS });
   if ('cluster' in spec) {
     const { enableOfflineQueue = false, redisOptions, ...rest } = spec.options ?? {};
-    const { commandTimeout, maxRetriesPerRequest } = SAFE_DEFAULTS;
+    const { enableOfflineQueue: _topLevelOnly, ...perNode } = SAFE_DEFAULTS;
     return new Cluster(spec.cluster, {
       ...rest,
       enableOfflineQueue,
-      redisOptions: { commandTimeout, maxRetriesPerRequest, ...redisOptions },
+      redisOptions: { ...perNode, ...redisOptions },
     });
   }
   return new Redis({ ...SAFE_DEFAULTS, ...spec });
@@ -545,16 +567,11 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Error replies that say "not now" (loading, busy, a Cluster move or outage), not "never". */
-const TRANSIENT_REPLY =
-  /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK|NOSCRIPT|OOM)\b/;
+/** Error replies about the data a script touched, not about Redis's health. */
+const DATA_ERROR = /^(WRONGTYPE|NOPERM|CROSSSLOT)\b/;
 
-/** An error reply of Redis to the script itself (e.g. WRONGTYPE): a replay would get it again. */
-function isPermanentReply(error: unknown): boolean {
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  return (
-    cause instanceof Error && cause.name === 'ReplyError' && !TRANSIENT_REPLY.test(cause.message)
-  );
+function isDataError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError' && DATA_ERROR.test(error.message);
 }
 
 /**
@@ -564,6 +581,12 @@ function isPermanentReply(error: unknown): boolean {
  */
 function lateResendWindowMs(client: RedisClient, operationTimeoutMs: number): number {
   if (!isCluster(client)) return 2_000 + operationTimeoutMs;
-  const { retryDelayOnTryAgain = 100, maxRedirections = 16 } = client.options;
-  return retryDelayOnTryAgain * maxRedirections + operationTimeoutMs;
+  const options = client.options;
+  const delays = [
+    options.retryDelayOnTryAgain ?? 100,
+    options.retryDelayOnClusterDown ?? 100,
+    options.retryDelayOnFailover ?? 100,
+    options.retryDelayOnMoved ?? 0,
+  ];
+  return Math.max(...delays) * (options.maxRedirections ?? 16) + operationTimeoutMs;
 }
