@@ -303,6 +303,8 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     // A slot held through the pause, renewed every 1500 ms from now on.
     const long = await guard.acquire();
     const heldAt = performance.now();
+    // A slot released as the pause starts: a release certainly sent into it.
+    const extra = await guard.acquire();
 
     let maxHolders = 0;
     let observing = true;
@@ -341,6 +343,7 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const load = Promise.all(Array.from({ length: 6 }, caller));
     await delay(heldAt + 1450 - performance.now());
     const pause = await pauseWrites();
+    extra.release();
 
     await waitUntil(() => !backend.available, { timeoutMs: 2000, what: 'degraded mode' });
     // Degraded: answered in-process, without a round trip.
