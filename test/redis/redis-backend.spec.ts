@@ -174,6 +174,25 @@ describe('writes that end a lease', () => {
     expect(backend.degraded).toBe(false);
     await backend.close();
   });
+
+  it('gives a queued release a last try when the stores close', async () => {
+    const server = await startRedis();
+    const backend = new RedisBackend(safeClient(server), testBackendOptions());
+    const store = new RedisBackpressureStore(backend);
+    const admin = server.client();
+    const holders = backend.key('bp', 'closing', 'h');
+    // The release fails (a key of the wrong type) and is queued for a replay 250 ms later...
+    await admin.set(holders, 'not a sorted set', 'PX', 60_000);
+    await expect(store.release('closing', 'token-1')).rejects.toThrow();
+    // ...by when the slot is back as a live lease, and the stores close at once.
+    await admin.del(holders);
+    await admin.zadd(holders, Date.now() + 60_000, 'token-1');
+    await admin.pexpire(holders, 60_000);
+
+    await backend.close();
+
+    expect(await admin.zcard(holders)).toBe(0);
+  });
 });
 
 describe('client ownership', () => {
