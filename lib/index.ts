@@ -97,8 +97,8 @@ export {
 } from './backpressure/backpressure-options.js';
 
 // Nest
-export type { PolicyOptions } from './runtime/policy-options.js';
-export type { OrchestratorStores } from './runtime/policy-runtime.js';
+export type { PolicyOptions, OrchestratorStores } from './kinds.js';
+export { Signal } from './core/signal.decorator.js';
 export { OrchestratorModule } from './nest/orchestrator.module.js';
 export type {
   OrchestratorModuleAsyncOptions,

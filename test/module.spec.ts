@@ -253,7 +253,7 @@ describe('OrchestratorModule stores', () => {
     const stores = { cache: new InMemoryCircuitBreakerStore() } as any;
     const failure = start([OrchestratorModule.forRoot({ stores })], []);
     await expect(failure).rejects.toThrow(
-      'OrchestratorModule options: stores.cache is not a store kind; use one of circuitBreaker, dedupe, backpressure',
+      'OrchestratorModule options: stores.cache is not a store kind; use one of backpressure, dedupe, circuitBreaker',
     );
   });
 
@@ -285,7 +285,7 @@ describe('isolation and binding', () => {
     await expect(second.get(Llm).complete('ok')).resolves.toBe('answer to ok');
   });
 
-  it('keeps a named policy without `name` per Class.method', async () => {
+  it("keeps a named policy's circuit under the policy's name, shared by every method naming it", async () => {
     @Injectable()
     class TwoMethods {
       @CircuitBreaker('p')
@@ -306,9 +306,36 @@ describe('isolation and binding', () => {
       .a()
       .catch(() => undefined);
     const orchestrator = app.get(Orchestrator);
-    expect(await orchestrator.circuit('TwoMethods.a').state()).toBe('open');
-    await expect(app.get(TwoMethods).b()).resolves.toBe('b');
-    expect(orchestrator.circuits().sort()).toEqual(['TwoMethods.a', 'TwoMethods.b']);
+    expect(await orchestrator.circuit('p').state()).toBe('open');
+    await expect(app.get(TwoMethods).b()).rejects.toMatchObject({ name: 'CircuitOpenError' });
+    expect(orchestrator.circuits()).toEqual(['p']);
+  });
+
+  it('keeps dedupe results of a named policy per method unless the section names them', async () => {
+    @Injectable()
+    class TwoReaders {
+      calls = 0;
+      @Dedupe('cached')
+      async a(key: string): Promise<string> {
+        this.calls++;
+        return `a:${key}`;
+      }
+      @Dedupe('cached')
+      async b(key: string): Promise<string> {
+        this.calls++;
+        return `b:${key}`;
+      }
+    }
+    const app = await start(
+      [OrchestratorModule.forRoot({ policies: { cached: { dedupe: { ttlMs: 60_000 } } } })],
+      [TwoReaders],
+    );
+    const readers = app.get(TwoReaders);
+    await expect(readers.a('x')).resolves.toBe('a:x');
+    await expect(readers.b('x')).resolves.toBe('b:x');
+    await expect(readers.a('x')).resolves.toBe('a:x');
+    expect(readers.calls).toBe(2);
+    expect(await app.get(Orchestrator).dedupe('TwoReaders.a').size()).toBe(1);
   });
 
   it('lists the circuits the application uses; an unused name reads closed', async () => {

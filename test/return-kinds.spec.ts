@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Observable, firstValueFrom, toArray, lastValueFrom } from 'rxjs';
+import { Observable, firstValueFrom, toArray, lastValueFrom, of } from 'rxjs';
 import {
   CircuitBreaker,
+  InvalidOptionsError,
   isCircuitOpenError,
   Orchestrator,
   OrchestratorModule,
@@ -59,7 +60,7 @@ describe('Promise methods', () => {
   it('turns a synchronous value into a Promise', async () => {
     class Sync {
       @Retry()
-      value(): number {
+      value(): unknown {
         return 7;
       }
     }
@@ -93,12 +94,61 @@ describe('Promise methods', () => {
     class SyncThrow {
       calls = 0;
       @Retry({ maxAttempts: 2, ...noDelay })
-      value(): number {
+      value(): unknown {
         if (++this.calls === 1) throw new Error('first');
         return this.calls;
       }
     }
     await expect(new SyncThrow().value()).resolves.toBe(2);
+  });
+
+  it('refuses a method declared `: number`, `: string` or `: boolean` when the class is defined', () => {
+    const defineNumber = () => {
+      class Numbers {
+        @Retry() value(): number {
+          return 1;
+        }
+      }
+      return Numbers;
+    };
+    const defineString = () => {
+      class Strings {
+        @Retry() value(): string {
+          return '';
+        }
+      }
+      return Strings;
+    };
+    const defineBoolean = () => {
+      class Booleans {
+        @Retry() value(): boolean {
+          return true;
+        }
+      }
+      return Booleans;
+    };
+    expect(defineNumber).toThrow(InvalidOptionsError);
+    expect(defineNumber).toThrow(
+      'Numbers.value declares the return type number, but a guarded method returns a Promise; declare Promise<number> or make the method async',
+    );
+    expect(defineString).toThrow('declare Promise<string>');
+    expect(defineBoolean).toThrow('declare Promise<boolean>');
+  });
+
+  it('fails the call of a plain method that returns an Observable it did not declare', async () => {
+    class Undeclared {
+      calls = 0;
+      @Retry({ maxAttempts: 3, ...noDelay })
+      feed(): unknown {
+        this.calls++;
+        return of(1, 2);
+      }
+    }
+    const instance = new Undeclared();
+    const failure = instance.feed() as Promise<unknown>;
+    await expect(failure).rejects.toThrow(InvalidOptionsError);
+    await expect(failure).rejects.toThrow('declare the return type `: Observable<T>`');
+    expect(instance.calls).toBe(1); // the library's own refusal is not retried
   });
 });
 

@@ -1,7 +1,7 @@
 import {
   check,
   checkInteger,
-  checkNumber,
+  checkDuration,
   checkObject,
   checkString,
   definedOnly,
@@ -67,9 +67,9 @@ export function resolveBackpressureOptions(
   if (resolved.name !== undefined) checkString(at('name'), resolved.name);
   checkInteger(at('capacity'), resolved.capacity, 1);
   if (resolved.softLimit !== undefined) checkSoftLimit(at('softLimit'), resolved);
-  checkNumber(at('maxWaitMs'), resolved.maxWaitMs, 0);
+  checkDuration(at('maxWaitMs'), resolved.maxWaitMs, 0);
   if (resolved.maxQueue !== Infinity) checkInteger(at('maxQueue'), resolved.maxQueue, 0);
-  checkNumber(at('leaseMs'), resolved.leaseMs, 1);
+  checkDuration(at('leaseMs'), resolved.leaseMs, 1);
   return resolved;
 }
 

@@ -1,5 +1,6 @@
-import { policyDecorator } from '../runtime/policy-decorator.js';
-import { resolveBackpressureOptions, type BackpressureOptions } from './backpressure-options.js';
+import { policyDecorator } from '../core/policy-decorator.js';
+import { backpressureKind } from './backpressure.kind.js';
+import type { BackpressureOptions } from './backpressure-options.js';
 
 /**
  * Caps the calls in flight: at most `capacity` at once per name; past it a call is shed with
@@ -15,5 +16,5 @@ import { resolveBackpressureOptions, type BackpressureOptions } from './backpres
  * async complete(prompt: string): Promise<string> { ... }
  */
 export function Backpressure(ref: string | BackpressureOptions): MethodDecorator {
-  return policyDecorator('backpressure', ref, resolveBackpressureOptions);
+  return policyDecorator(backpressureKind, ref);
 }

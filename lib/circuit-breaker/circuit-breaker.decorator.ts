@@ -1,8 +1,6 @@
-import { policyDecorator } from '../runtime/policy-decorator.js';
-import {
-  resolveCircuitBreakerOptions,
-  type CircuitBreakerOptions,
-} from './circuit-breaker-options.js';
+import { policyDecorator } from '../core/policy-decorator.js';
+import { circuitBreakerKind } from './circuit-breaker.kind.js';
+import type { CircuitBreakerOptions } from './circuit-breaker-options.js';
 
 /**
  * Fails fast with `CircuitOpenError` while the downstream is unhealthy: opens after `threshold`
@@ -15,5 +13,5 @@ import {
  * async complete(prompt: string): Promise<string> { ... }
  */
 export function CircuitBreaker(ref?: string | CircuitBreakerOptions): MethodDecorator {
-  return policyDecorator('circuitBreaker', ref, resolveCircuitBreakerOptions);
+  return policyDecorator(circuitBreakerKind, ref);
 }

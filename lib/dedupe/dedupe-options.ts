@@ -1,7 +1,7 @@
 import {
   checkFunction,
   checkInteger,
-  checkNumber,
+  checkDuration,
   checkObject,
   checkString,
   definedOnly,
@@ -75,8 +75,8 @@ export function resolveDedupeOptions(
   const resolved: ResolvedDedupeOptions = { ...DEFAULT_DEDUPE_OPTIONS, ...definedOnly(options) };
   if (resolved.name !== undefined) checkString(at('name'), resolved.name);
   if (resolved.key !== undefined) checkFunction(at('key'), resolved.key);
-  checkNumber(at('ttlMs'), resolved.ttlMs, 0);
+  checkDuration(at('ttlMs'), resolved.ttlMs, 0);
   checkInteger(at('maxEntries'), resolved.maxEntries, 1);
-  checkNumber(at('leaseMs'), resolved.leaseMs, 1);
+  checkDuration(at('leaseMs'), resolved.leaseMs, 1);
   return resolved;
 }

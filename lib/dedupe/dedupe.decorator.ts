@@ -1,5 +1,6 @@
-import { policyDecorator } from '../runtime/policy-decorator.js';
-import { resolveDedupeOptions, type DedupeOptions } from './dedupe-options.js';
+import { policyDecorator } from '../core/policy-decorator.js';
+import { dedupeKind } from './dedupe.kind.js';
+import type { DedupeOptions } from './dedupe-options.js';
 
 /**
  * What the compiler reports when `key` cannot take the decorated method's arguments: the
@@ -43,5 +44,5 @@ export type DedupeDecorator<A extends unknown[]> = (<M>(
 export function Dedupe<A extends unknown[] = any[]>(
   ref?: string | DedupeOptions<A>,
 ): DedupeDecorator<A> {
-  return policyDecorator('dedupe', ref, resolveDedupeOptions) as DedupeDecorator<A>;
+  return policyDecorator(dedupeKind, ref) as DedupeDecorator<A>;
 }

@@ -1,7 +1,6 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { Clock } from '../core/clock.js';
-import type { PolicyOptions } from '../runtime/policy-options.js';
-import type { OrchestratorStores } from '../runtime/policy-runtime.js';
+import type { OrchestratorStores, PolicyOptions } from '../kinds.js';
 
 /**
  * Options of `OrchestratorModule.forRoot()`.

@@ -4,3 +4,5 @@ export const ORCHESTRATOR_MODULE_OPTIONS = Symbol('ORCHESTRATOR_MODULE_OPTIONS')
 export const ORCHESTRATOR_RESOLVED_OPTIONS = Symbol('ORCHESTRATOR_RESOLVED_OPTIONS');
 /** Injection token of the application's clock. */
 export const ORCHESTRATOR_CLOCK = Symbol('ORCHESTRATOR_CLOCK');
+/** Injection token of the application's event bus (`orchestrator.events$`). */
+export const ORCHESTRATOR_EVENTS = Symbol('ORCHESTRATOR_EVENTS');

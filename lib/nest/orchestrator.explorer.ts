@@ -1,11 +1,8 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import { BackpressureStore } from '../backpressure/backpressure.store.js';
-import { CircuitBreakerStore } from '../circuit-breaker/circuit-breaker.store.js';
-import { DedupeStore } from '../dedupe/dedupe.store.js';
-import { bindChain, protectedMethodsOf } from '../runtime/protected-method.js';
-import { Orchestrator } from './orchestrator.service.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import { bindChain, protectedMethodsOf } from '../core/protected-method.js';
 
 /**
  * Binds every provider and controller instance with decorated methods to its compiled chains,
@@ -18,10 +15,7 @@ export class OrchestratorExplorer implements OnModuleInit {
 
   constructor(
     private readonly discovery: DiscoveryService,
-    private readonly orchestrator: Orchestrator,
-    private readonly circuitBreakerStore: CircuitBreakerStore,
-    private readonly dedupeStore: DedupeStore,
-    private readonly backpressureStore: BackpressureStore,
+    private readonly engine: PolicyEngine,
   ) {}
 
   onModuleInit(): void {
@@ -35,7 +29,7 @@ export class OrchestratorExplorer implements OnModuleInit {
     if (!wrapper.isDependencyTreeStatic()) return this.warnIfProtected(wrapper);
     if (typeof instance !== 'object' || instance === null) return;
     for (const method of protectedMethodsOf(instance)) {
-      bindChain(instance, method, this.orchestrator.runtime.compile(method));
+      bindChain(instance, method, this.engine.compile(method));
     }
   }
 
@@ -52,9 +46,9 @@ export class OrchestratorExplorer implements OnModuleInit {
   }
 
   private logStores(): void {
-    const name = (store: object) => store.constructor.name;
-    this.logger.log(
-      `stores: circuitBreaker=${name(this.circuitBreakerStore)}, dedupe=${name(this.dedupeStore)}, backpressure=${name(this.backpressureStore)}`,
+    const stores = [...this.engine.deps.stores].map(
+      ([section, store]) => `${section}=${(store as object).constructor.name}`,
     );
+    this.logger.log(`stores: ${stores.join(', ')}`);
   }
 }

@@ -1,15 +1,14 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { BackpressureStore } from '../backpressure/backpressure.store.js';
-import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
-import { CircuitBreakerStore } from '../circuit-breaker/circuit-breaker.store.js';
-import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
+import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { systemClock, type Clock } from '../core/clock.js';
+import { EventBus } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
-import { DedupeStore } from '../dedupe/dedupe.store.js';
-import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import type { PolicyKind } from '../core/policy-kind.js';
+import { STORED_KINDS } from '../kinds.js';
 import {
   ORCHESTRATOR_CLOCK,
+  ORCHESTRATOR_EVENTS,
   ORCHESTRATOR_MODULE_OPTIONS,
   ORCHESTRATOR_RESOLVED_OPTIONS,
 } from './orchestrator.constants.js';
@@ -25,25 +24,36 @@ import { resolveModuleOptions } from './resolve-module-options.js';
 type Options = OrchestratorModuleOptions;
 
 /** Each store falls back to its in-memory implementation when `stores` does not provide one. */
-const storeProviders: Provider[] = [
-  {
-    provide: CircuitBreakerStore,
+function storeProvider(kind: PolicyKind): Provider {
+  return {
+    provide: kind.store!.token,
     useFactory: (o: Options, clock: Clock) =>
-      o.stores?.circuitBreaker ?? new InMemoryCircuitBreakerStore(clock),
+      (o.stores as Record<string, unknown> | undefined)?.[kind.section] ??
+      kind.store!.inMemory(clock),
     inject: [ORCHESTRATOR_RESOLVED_OPTIONS, ORCHESTRATOR_CLOCK],
+  };
+}
+
+/** The application's policy state, over the stores as Nest resolved them (overrides included). */
+const engineProvider: Provider = {
+  provide: PolicyEngine,
+  useFactory: (o: Options, clock: Clock, events: EventBus, ...stores: unknown[]) => {
+    const logger = new Logger('Orchestrator');
+    return new PolicyEngine({
+      stores: new Map(STORED_KINDS.map((kind, i) => [kind.section, stores[i]])),
+      policies: o.policies ?? {},
+      clock,
+      events,
+      logger: { warn: (message) => logger.warn(message) },
+    });
   },
-  {
-    provide: DedupeStore,
-    useFactory: (o: Options, clock: Clock) => o.stores?.dedupe ?? new InMemoryDedupeStore(clock),
-    inject: [ORCHESTRATOR_RESOLVED_OPTIONS, ORCHESTRATOR_CLOCK],
-  },
-  {
-    provide: BackpressureStore,
-    useFactory: (o: Options, clock: Clock) =>
-      o.stores?.backpressure ?? new InMemoryBackpressureStore(clock),
-    inject: [ORCHESTRATOR_RESOLVED_OPTIONS, ORCHESTRATOR_CLOCK],
-  },
-];
+  inject: [
+    ORCHESTRATOR_RESOLVED_OPTIONS,
+    ORCHESTRATOR_CLOCK,
+    ORCHESTRATOR_EVENTS,
+    ...STORED_KINDS.map((kind) => kind.store!.token),
+  ],
+};
 
 const coreProviders: Provider[] = [
   {
@@ -56,16 +66,16 @@ const coreProviders: Provider[] = [
     useFactory: (o: Options) => o.clock ?? systemClock,
     inject: [ORCHESTRATOR_RESOLVED_OPTIONS],
   },
-  ...storeProviders,
+  { provide: ORCHESTRATOR_EVENTS, useFactory: () => new EventBus() },
+  ...STORED_KINDS.map(storeProvider),
+  engineProvider,
   Orchestrator,
   OrchestratorExplorer,
 ];
 
 const exportedTokens = [
   Orchestrator,
-  CircuitBreakerStore,
-  DedupeStore,
-  BackpressureStore,
+  ...STORED_KINDS.map((kind) => kind.store!.token),
   ORCHESTRATOR_CLOCK,
 ];
 

@@ -1,15 +1,13 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import { BackpressureStore } from '../backpressure/backpressure.store.js';
-import { CircuitBreakerStore } from '../circuit-breaker/circuit-breaker.store.js';
-import type { Clock } from '../core/clock.js';
-import { EventBus, type CircuitState, type OrchestratorEvent } from '../core/events.js';
+import { backpressureKind } from '../backpressure/backpressure.kind.js';
+import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
+import type { EventBus, CircuitState, OrchestratorEvent } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
-import { DedupeStore } from '../dedupe/dedupe.store.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import { dedupeKind } from '../dedupe/dedupe.kind.js';
 import { Pipeline } from '../pipeline/pipeline.js';
-import { PolicyRuntime } from '../runtime/policy-runtime.js';
-import { ORCHESTRATOR_CLOCK, ORCHESTRATOR_RESOLVED_OPTIONS } from './orchestrator.constants.js';
-import type { OrchestratorModuleOptions } from './orchestrator-options.interface.js';
+import { ORCHESTRATOR_EVENTS } from './orchestrator.constants.js';
 
 /**
  * A circuit as the Orchestrator service exposes it.
@@ -58,32 +56,14 @@ export interface DedupeHandle {
 export class Orchestrator implements OnApplicationShutdown {
   /** Typed events: circuit transitions, retries, dedupe hits, sheds, pipeline stages. */
   readonly events$: Observable<OrchestratorEvent>;
-  /** @internal The application's policy state; the explorer compiles chains with it. */
-  readonly runtime: PolicyRuntime;
-  private readonly bus = new EventBus();
   /** Names handed to `pipeline()`, in first-use order. */
   private readonly pipelineNames = new Set<string>();
 
   constructor(
-    @Inject(ORCHESTRATOR_RESOLVED_OPTIONS) options: OrchestratorModuleOptions,
-    @Inject(ORCHESTRATOR_CLOCK) clock: Clock,
-    circuitBreakerStore: CircuitBreakerStore,
-    dedupeStore: DedupeStore,
-    backpressureStore: BackpressureStore,
+    private readonly engine: PolicyEngine,
+    @Inject(ORCHESTRATOR_EVENTS) private readonly bus: EventBus,
   ) {
-    this.events$ = this.bus.events$;
-    const logger = new Logger('Orchestrator');
-    this.runtime = new PolicyRuntime({
-      stores: {
-        circuitBreaker: circuitBreakerStore,
-        dedupe: dedupeStore,
-        backpressure: backpressureStore,
-      },
-      policies: options.policies ?? {},
-      clock,
-      events: this.bus,
-      logger: { warn: (message) => logger.warn(message) },
-    });
+    this.events$ = bus.events$;
   }
 
   /**
@@ -92,7 +72,7 @@ export class Orchestrator implements OnApplicationShutdown {
    * before a decorator or stage first uses the name still sees that circuit and its options.
    */
   circuit(name: string): CircuitHandle {
-    const policy = () => this.runtime.lookupCircuit(name);
+    const policy = () => this.engine.lookup(circuitBreakerKind, name);
     return {
       state: () => policy().state(),
       failureCount: () => policy().failureCount(),
@@ -103,7 +83,7 @@ export class Orchestrator implements OnApplicationShutdown {
 
   /** The circuit names this application's decorators and pipelines use. */
   circuits(): string[] {
-    return this.runtime.circuitNames();
+    return this.engine.names(circuitBreakerKind);
   }
 
   /**
@@ -111,9 +91,9 @@ export class Orchestrator implements OnApplicationShutdown {
    * @throws {InvalidOptionsError} when no decorator or pipeline stage of this application uses it
    */
   backpressure(name: string): BackpressureHandle {
-    const guard = this.runtime.existingGuard(name);
+    const guard = this.engine.existing(backpressureKind, name);
     if (guard === undefined) {
-      const known = this.runtime.guardNames().map((n) => JSON.stringify(n));
+      const known = this.engine.names(backpressureKind).map((n) => JSON.stringify(n));
       throw new InvalidOptionsError(
         `Orchestrator.backpressure(${JSON.stringify(name)})`,
         `names no backpressure guard of this application (${known.length > 0 ? `known: ${known.join(', ')}` : 'none is used'})`,
@@ -131,7 +111,7 @@ export class Orchestrator implements OnApplicationShutdown {
    * finds the deduplicator at each call, so one taken early works once the name is in use.
    */
   dedupe(name: string): DedupeHandle {
-    const deduplicator = () => this.runtime.existingDeduplicator(name);
+    const deduplicator = () => this.engine.existing(dedupeKind, name);
     return {
       forget: async (key) => deduplicator()?.forget(key),
       size: async () => (await deduplicator()?.size()) ?? 0,
@@ -148,7 +128,7 @@ export class Orchestrator implements OnApplicationShutdown {
    *   .addStage('infer', (prompt) => llm.complete(prompt), { policy: 'openai' });
    */
   pipeline<I>(name: string): Pipeline<I, I> {
-    const pipeline = new Pipeline<I>(name, this.runtime);
+    const pipeline = new Pipeline<I>(name, this.engine);
     this.pipelineNames.add(name);
     return pipeline;
   }

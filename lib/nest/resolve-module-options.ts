@@ -1,13 +1,11 @@
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { check, checkObject } from '../core/validate.js';
-import { validatePolicies } from '../runtime/policy-options.js';
+import { STORED_KINDS, validatePolicies } from '../kinds.js';
 import type { OrchestratorModuleOptions } from './orchestrator-options.interface.js';
 
-const STORE_METHODS = {
-  circuitBreaker: ['admit', 'record', 'snapshot', 'force'],
-  dedupe: ['claim', 'complete', 'fail', 'renew', 'forget', 'size'],
-  backpressure: ['acquire', 'release', 'renew', 'depth'],
-} as const;
+const STORE_METHODS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  STORED_KINDS.map((kind) => [kind.section, kind.store!.methods]),
+);
 
 /** Validates module options, sync or async alike; throws `InvalidOptionsError` at bootstrap. */
 export function resolveModuleOptions(
@@ -28,7 +26,7 @@ function checkStore(primitive: string, store: unknown): void {
     const kinds = Object.keys(STORE_METHODS).join(', ');
     throw new InvalidOptionsError(path, `is not a store kind; use one of ${kinds}`);
   }
-  const methods: readonly string[] = STORE_METHODS[primitive as keyof typeof STORE_METHODS];
+  const methods = STORE_METHODS[primitive];
   const ok =
     typeof store === 'object' &&
     store !== null &&

@@ -4,7 +4,9 @@ import { isBackpressureShedError } from '../backpressure/backpressure-shed.error
 import { isCircuitOpenError } from '../circuit-breaker/circuit-open.error.js';
 import type { OrchestratorEvent } from '../core/events.js';
 import { RetryPolicy } from '../retry/retry.policy.js';
-import { PolicyRuntime } from '../runtime/policy-runtime.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
+import { backpressureKind } from '../backpressure/backpressure.kind.js';
 import { Pipeline } from './pipeline.js';
 import { PipelineAbortedError, isPipelineAbortedError } from './pipeline-aborted.error.js';
 import type { StageContext } from './pipeline.types.js';
@@ -55,7 +57,7 @@ describe('aborting a run stops the stage retry', () => {
   it('an abort during the backoff cancels the wait: no second attempt', async () => {
     const clock = new FakeClock();
     let calls = 0;
-    const pipeline = new Pipeline<string>('backoff', PolicyRuntime.standalone(clock)).addStage(
+    const pipeline = new Pipeline<string>('backoff', PolicyEngine.standalone(clock)).addStage(
       'infer',
       () => {
         calls++;
@@ -111,7 +113,7 @@ describe('aborting a run stops the stage retry', () => {
 
 describe('aborting a run is not a breaker failure', () => {
   it('a stage whose circuit has threshold 1, aborted by timeoutMs, leaves the circuit closed', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     let calls = 0;
     const pipeline = new Pipeline<string>('timed', runtime).addStage(
       'infer',
@@ -126,7 +128,7 @@ describe('aborting a run is not a breaker failure', () => {
     expect(isPipelineAbortedError(error)).toBe(true);
     await settle();
 
-    const circuit = runtime.lookupCircuit('llm');
+    const circuit = runtime.lookup(circuitBreakerKind, 'llm');
     expect(await circuit.state()).toBe('closed');
     expect(await circuit.failureCount()).toBe(0);
     // The next run is admitted and runs the stage.
@@ -135,7 +137,7 @@ describe('aborting a run is not a breaker failure', () => {
   });
 
   it('a real failure (no abort) still opens it', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const pipeline = new Pipeline<string>('failing', runtime).addStage(
       'infer',
       () => Promise.reject(new Error('down')),
@@ -144,12 +146,12 @@ describe('aborting a run is not a breaker failure', () => {
     await expect(pipeline.run('x', { timeoutMs: 10_000 })).rejects.toThrow();
     const second = await pipeline.run('x', { timeoutMs: 10_000 }).catch((e: unknown) => e);
     expect(isCircuitOpenError((second as { cause?: unknown }).cause)).toBe(true);
-    expect(await runtime.lookupCircuit('llm').state()).toBe('open');
+    expect(await runtime.lookup(circuitBreakerKind, 'llm').state()).toBe('open');
   });
 
   it('a half-open probe aborted by the caller frees its probe slot and keeps it half-open', async () => {
     const clock = new FakeClock();
-    const runtime = PolicyRuntime.standalone(clock);
+    const runtime = PolicyEngine.standalone(clock);
     let fail = true;
     const pipeline = new Pipeline<string>('probing', runtime).addStage(
       'infer',
@@ -169,15 +171,15 @@ describe('aborting a run is not a breaker failure', () => {
     await expect(probe).rejects.toBeInstanceOf(PipelineAbortedError);
     await settle();
     // Neither success nor failure: still half-open, and the slot is free for the next probe.
-    expect(await runtime.lookupCircuit('llm').state()).toBe('half-open');
+    expect(await runtime.lookup(circuitBreakerKind, 'llm').state()).toBe('half-open');
     await expect(pipeline.run('ok')).resolves.toBe('ok');
-    expect(await runtime.lookupCircuit('llm').state()).toBe('closed');
+    expect(await runtime.lookup(circuitBreakerKind, 'llm').state()).toBe('closed');
   });
 });
 
 describe('aborting a run takes it out of the backpressure queue', () => {
   it('a stage waiting for a slot never runs, and leaves the queue empty', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const holder = deferred<string>();
     const ran: string[] = [];
     const pipeline = new Pipeline<string>('capped', runtime).addStage(
@@ -188,7 +190,7 @@ describe('aborting a run takes it out of the backpressure queue', () => {
       },
       { policy: { backpressure: { name: 'llm', capacity: 1, maxWaitMs: 60_000, maxQueue: 1 } } },
     );
-    const guard = () => runtime.existingGuard('llm')!;
+    const guard = () => runtime.existing(backpressureKind, 'llm')!;
 
     const first = pipeline.run('first');
     await until(() => ran.includes('first'));

@@ -1,7 +1,7 @@
 import type { OrchestratorEvent } from '../core/events.js';
 import type { Chain } from '../core/layer.js';
-import { checkFunction, checkNumber, checkObject, checkString } from '../core/validate.js';
-import { PolicyRuntime } from '../runtime/policy-runtime.js';
+import { checkFunction, checkDuration, checkObject, checkString } from '../core/validate.js';
+import { PolicyEngine } from '../core/policy-engine.js';
 import { PipelineAbortedError } from './pipeline-aborted.error.js';
 import { PipelineStageError } from './pipeline-stage.error.js';
 import type {
@@ -49,20 +49,20 @@ type StageResult =
  */
 export class Pipeline<I, O = I> {
   readonly name: string;
-  private readonly runtime: PolicyRuntime;
+  private readonly engine: PolicyEngine;
   private standalone: boolean;
   private stages: readonly CompiledStage[] = [];
   private errorHandler: PipelineErrorHandler | undefined;
 
   /**
-   * @param runtime the application's policy state; absent, a private standalone one (no named
+   * @param engine the application's policy state; absent, a private standalone one (no named
    *   policies, no events)
    */
-  constructor(name: string, runtime?: PolicyRuntime) {
+  constructor(name: string, engine?: PolicyEngine) {
     checkString('Pipeline: name', name);
     this.name = name;
-    this.standalone = runtime === undefined;
-    this.runtime = runtime ?? PolicyRuntime.standalone();
+    this.standalone = engine === undefined;
+    this.engine = engine ?? PolicyEngine.standalone();
   }
 
   /**
@@ -79,13 +79,13 @@ export class Pipeline<I, O = I> {
     const where = describeStage(this.name, name);
     checkFunction(`${where}: fn`, fn);
     checkObject(`${where}: options`, options);
-    const { runtime, standalone } = this;
+    const { engine, standalone } = this;
     const chain = compileStage({
       pipeline: this.name,
       stage: name,
       fn,
       policy: options.policy,
-      runtime,
+      engine,
       standalone,
     });
     return this.derive<Awaited<N>>([...this.stages, { name, chain }], this.errorHandler);
@@ -126,7 +126,7 @@ export class Pipeline<I, O = I> {
     stages: readonly CompiledStage[],
     errorHandler: PipelineErrorHandler | undefined,
   ): Pipeline<I, N> {
-    const next = new Pipeline<I, N>(this.name, this.runtime);
+    const next = new Pipeline<I, N>(this.name, this.engine);
     next.standalone = this.standalone;
     next.stages = stages;
     next.errorHandler = errorHandler;
@@ -139,7 +139,7 @@ export class Pipeline<I, O = I> {
     timings: StageTiming[] | undefined,
   ): Promise<unknown> {
     this.validateRunOptions(options);
-    const scope = new RunAbortScope(this.name, options, this.runtime.deps.clock);
+    const scope = new RunAbortScope(this.name, options, this.engine.deps.clock);
     const started = performance.now();
     let current = input;
     let begun = 0;
@@ -164,7 +164,7 @@ export class Pipeline<I, O = I> {
   private validateRunOptions(options: PipelineRunOptions): void {
     const where = `pipeline "${this.name}" run options`;
     checkObject(where, options);
-    if (options.timeoutMs !== undefined) checkNumber(`${where}: timeoutMs`, options.timeoutMs, 0);
+    if (options.timeoutMs !== undefined) checkDuration(`${where}: timeoutMs`, options.timeoutMs, 0);
   }
 
   private async runStage(
@@ -236,7 +236,7 @@ export class Pipeline<I, O = I> {
   }
 
   private get events() {
-    return this.runtime.deps.events;
+    return this.engine.deps.events;
   }
 
   // Each report checks `active` first, so a run nobody observes builds no event objects.

@@ -1,4 +1,4 @@
-import type { PolicyOptions } from '../runtime/policy-options.js';
+import type { PolicyOptions } from '../kinds.js';
 
 /**
  * What each stage receives next to its input.

@@ -4,17 +4,17 @@ import { systemClock } from '../core/clock.js';
 import { silentSink } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import type { Call, Layer, Step } from '../core/layer.js';
-import type { PolicyOptions } from '../runtime/policy-options.js';
-import { PolicyRuntime } from '../runtime/policy-runtime.js';
+import type { PolicyOptions } from '../kinds.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
 import { Pipeline } from './pipeline.js';
 import { PipelineStageError } from './pipeline-stage.error.js';
 
 const fastRetry = { baseDelayMs: 1, jitter: 'none' } as const;
 
 /** A runtime with named policies, as the Nest module builds one, but without Nest. */
-function runtimeWith(policies: Record<string, PolicyOptions>): PolicyRuntime {
-  const { stores } = PolicyRuntime.standalone().deps;
-  return new PolicyRuntime({ stores, policies, clock: systemClock, events: silentSink });
+function runtimeWith(policies: Record<string, PolicyOptions>): PolicyEngine {
+  return new PolicyEngine({ stores: new Map(), policies, clock: systemClock, events: silentSink });
 }
 
 /** Fails `failures` times, then answers; counts its calls. */
@@ -65,14 +65,14 @@ describe('stage policy: retry', () => {
 
 describe('stage policy: circuit breaker', () => {
   it('opens the stage circuit, kept under <pipeline>.<stage>, and then rejects without calling', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const stage = jest.fn(() => Promise.reject(new Error('down')));
     const p = new Pipeline<string>('breaker', runtime).addStage('call', stage, {
       policy: { circuitBreaker: { threshold: 2, recoveryWindowMs: 60_000 } },
     });
     await expect(p.run('a')).rejects.toBeInstanceOf(PipelineStageError);
     await expect(p.run('b')).rejects.toBeInstanceOf(PipelineStageError);
-    expect(await runtime.lookupCircuit('breaker.call').state()).toBe('open');
+    expect(await runtime.lookup(circuitBreakerKind, 'breaker.call').state()).toBe('open');
 
     const error = await p.run('c').catch((e: unknown) => e);
     expect((error as PipelineStageError).cause).toBeInstanceOf(CircuitOpenError);
@@ -81,25 +81,25 @@ describe('stage policy: circuit breaker', () => {
   });
 
   it('keeps an inline section with a name under that name', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const p = new Pipeline<string>('named-inline', runtime).addStage(
       'call',
       () => Promise.reject(new Error('down')),
       { policy: { circuitBreaker: { name: 'llm-circuit', threshold: 1 } } },
     );
     await p.run('a').catch(() => undefined);
-    expect(await runtime.lookupCircuit('llm-circuit').state()).toBe('open');
-    expect(runtime.circuitNames()).toEqual(['llm-circuit']);
+    expect(await runtime.lookup(circuitBreakerKind, 'llm-circuit').state()).toBe('open');
+    expect(runtime.names(circuitBreakerKind)).toEqual(['llm-circuit']);
   });
 
   it('puts the circuit outside the retry: retried failures that end well never trip it', async () => {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const stage = flaky(2);
     const p = new Pipeline<string>('order', runtime).addStage('call', stage, {
       policy: { retry: { maxAttempts: 3, ...fastRetry }, circuitBreaker: { threshold: 1 } },
     });
     await expect(p.run('in')).resolves.toBe('in:ok');
-    expect(await runtime.lookupCircuit('order.call').state()).toBe('closed');
+    expect(await runtime.lookup(circuitBreakerKind, 'order.call').state()).toBe('closed');
     expect(stage).toHaveBeenCalledTimes(3);
   });
 });
@@ -118,7 +118,7 @@ describe('stage policy: named policies', () => {
     const other = new Pipeline<string>('two', runtime).addStage('call', healthy, { policy: 'llm' });
 
     await failing.run('a').catch(() => undefined);
-    expect(await runtime.lookupCircuit('llm').state()).toBe('open');
+    expect(await runtime.lookup(circuitBreakerKind, 'llm').state()).toBe('open');
     await expect(other.run('b')).rejects.toMatchObject({ cause: { code: 'CIRCUIT_OPEN' } });
     expect(healthy).not.toHaveBeenCalled();
   });
@@ -143,10 +143,10 @@ describe('stage policy: named policies', () => {
 describe('stage policy: compilation', () => {
   /** Replaces each layer with one that records, on entry, its kind and the call it saw. */
   function recordingRuntime() {
-    const runtime = PolicyRuntime.standalone();
+    const runtime = PolicyEngine.standalone();
     const entered: Array<{ kind: string; call: Call }> = [];
     const layer = jest.spyOn(runtime, 'layer').mockImplementation((spec): Layer => {
-      const enter = (call: Call) => entered.push({ kind: spec.kind, call });
+      const enter = (call: Call) => entered.push({ kind: spec.kind.section, call });
       return {
         promise: (next: Step, call: Call) => (enter(call), next.promise(call)),
         stream: (next: Step, call: Call) => (enter(call), next.stream(call)),

@@ -1,13 +1,9 @@
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { Chain, type Layer } from '../core/layer.js';
+import type { LayerOwner, PolicyEngine } from '../core/policy-engine.js';
 import { checkString } from '../core/validate.js';
-import { validatePolicy, type PolicyOptions } from '../runtime/policy-options.js';
-import type { LayerOwner, PolicyRuntime } from '../runtime/policy-runtime.js';
-import type { PolicyKind } from '../runtime/protected-method.js';
+import { POLICY_KINDS, validatePolicy, type PolicyOptions } from '../kinds.js';
 import type { StageContext, StageFn } from './pipeline.types.js';
-
-/** The documented composition order, outermost first, as for stacked decorators. */
-const LAYER_ORDER: readonly PolicyKind[] = ['backpressure', 'dedupe', 'circuitBreaker', 'retry'];
 
 /** Everything needed to compile one stage. */
 export interface StageSource {
@@ -15,7 +11,7 @@ export interface StageSource {
   readonly stage: string;
   readonly fn: StageFn<any, unknown>;
   readonly policy: string | PolicyOptions | undefined;
-  readonly runtime: PolicyRuntime;
+  readonly engine: PolicyEngine;
   /** True when the pipeline was built without an application, so no named policy exists. */
   readonly standalone: boolean;
 }
@@ -51,18 +47,19 @@ function stageTarget(fn: StageFn<any, unknown>): Function {
 }
 
 function policyLayers(source: StageSource, owner: LayerOwner): Layer[] {
-  const { policy, runtime } = source;
+  const { policy, engine } = source;
   if (policy === undefined) return [];
-  const sections =
-    typeof policy === 'string' ? namedSections(source) : inlineSections(source, policy, owner);
-  return LAYER_ORDER.filter((kind) => sections[kind] !== undefined).map((kind) =>
-    // A name goes to the runtime as is, so the stage shares state with decorators using it.
-    runtime.layer({ kind, ref: typeof policy === 'string' ? policy : sections[kind] }, owner),
-  );
+  const sections: Record<string, unknown> =
+    typeof policy === 'string' ? namedSections(source) : inlineSections(source, policy);
+  return POLICY_KINDS.filter((kind) => sections[kind.section] !== undefined).map((kind) => {
+    // A name goes to the engine as is, so the stage shares state with decorators using it.
+    const ref = typeof policy === 'string' ? policy : (sections[kind.section] as object);
+    return engine.layer({ kind, ref }, owner);
+  });
 }
 
-function inlineSections(source: StageSource, policy: PolicyOptions, owner: LayerOwner) {
-  validatePolicy(owner.id, policy, `${describeStage(source.pipeline, source.stage)} policy`);
+function inlineSections(source: StageSource, policy: PolicyOptions): PolicyOptions {
+  validatePolicy(policy, `${describeStage(source.pipeline, source.stage)} policy`);
   return policy;
 }
 
@@ -78,13 +75,13 @@ function namedSections(source: StageSource): PolicyOptions {
         `an application whose OrchestratorModule.forRoot({ policies }) defines "${name}"`,
     );
   }
-  const policy = source.runtime.deps.policies[name];
-  if (policy === undefined) throw unknownPolicy(where, name, source.runtime);
-  return policy;
+  const policy = source.engine.deps.policies[name];
+  if (policy === undefined) throw unknownPolicy(where, name, source.engine);
+  return policy as PolicyOptions;
 }
 
-function unknownPolicy(where: string, name: string, runtime: PolicyRuntime): InvalidOptionsError {
-  const known = Object.keys(runtime.deps.policies).map((n) => JSON.stringify(n));
+function unknownPolicy(where: string, name: string, engine: PolicyEngine): InvalidOptionsError {
+  const known = Object.keys(engine.deps.policies).map((n) => JSON.stringify(n));
   const knownText =
     known.length > 0 ? `known policies: ${known.join(', ')}` : 'no policy is defined';
   const problem = `names policy "${name}", which OrchestratorModule.forRoot({ policies })`;

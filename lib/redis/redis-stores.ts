@@ -1,4 +1,4 @@
-import type { OrchestratorStores } from '../runtime/policy-runtime.js';
+import type { OrchestratorStores } from '../kinds.js';
 import { RedisBackend, type RedisConnectionSpec } from './redis-backend.js';
 import {
   RedisBackpressureStore,

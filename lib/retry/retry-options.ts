@@ -2,7 +2,7 @@ import {
   check,
   checkFunction,
   checkInteger,
-  checkNumber,
+  checkDuration,
   checkOneOf,
   definedOnly,
   fieldPath,
@@ -57,8 +57,8 @@ export function resolveRetryOptions(options: RetryOptions = {}, scope = ''): Res
   const resolved = { ...DEFAULT_RETRY_OPTIONS, ...definedOnly(options) };
   const at = (field: string) => fieldPath(scope, `retry.${field}`);
   checkInteger(at('maxAttempts'), resolved.maxAttempts, 1);
-  checkNumber(at('baseDelayMs'), resolved.baseDelayMs, 1);
-  checkNumber(at('maxDelayMs'), resolved.maxDelayMs, 1);
+  checkDuration(at('baseDelayMs'), resolved.baseDelayMs, 1);
+  checkDuration(at('maxDelayMs'), resolved.maxDelayMs, 1);
   check(
     resolved.maxDelayMs >= resolved.baseDelayMs,
     at('maxDelayMs'),

@@ -1,5 +1,6 @@
-import { policyDecorator } from '../runtime/policy-decorator.js';
-import { resolveRetryOptions, type RetryOptions } from './retry-options.js';
+import { policyDecorator } from '../core/policy-decorator.js';
+import { retryKind } from './retry.kind.js';
+import type { RetryOptions } from './retry-options.js';
 
 /**
  * Retries the method with exponential backoff and jitter. `ref` names a policy from
@@ -15,5 +16,5 @@ import { resolveRetryOptions, type RetryOptions } from './retry-options.js';
  * async complete(prompt: string): Promise<string> { ... }
  */
 export function Retry(ref?: string | RetryOptions): MethodDecorator {
-  return policyDecorator('retry', ref, resolveRetryOptions);
+  return policyDecorator(retryKind, ref);
 }

@@ -1,14 +1,17 @@
 import 'reflect-metadata';
-import type { Chain } from '../core/layer.js';
-import { returnKindOf, type ReturnKind } from '../core/return-kind.js';
-
-export type PolicyKind = 'backpressure' | 'dedupe' | 'circuitBreaker' | 'retry';
+import { InvalidOptionsError } from './invalid-options.error.js';
+import type { Chain } from './layer.js';
+import type { PolicyKind } from './policy-kind.js';
+import { returnKindOf, type ReturnKind } from './return-kind.js';
 
 /** One decorator on a method: which policy, and the policy name or inline options it was given. */
 export interface PolicySpec {
   readonly kind: PolicyKind;
-  readonly ref: string | object | undefined;
+  readonly ref: string | number | object | undefined;
 }
+
+/** Where `@Signal()` records the index of the parameter that receives the call's signal. */
+export const SIGNAL_PARAMETER = Symbol.for('nestjs-orchestrator:signal-parameter');
 
 /** What the first decorator on a method records; the specs are ordered outermost first. */
 export interface ProtectedMethod {
@@ -17,6 +20,8 @@ export interface ProtectedMethod {
   readonly kind: ReturnKind;
   readonly className: string;
   readonly methodName: string;
+  /** The parameter `@Signal()` marks, or -1: the chain puts each attempt's signal there. */
+  readonly signalIndex: number;
   /** The instance property under which a binder stores this method's compiled chain. */
   readonly slot: symbol;
 }
@@ -29,13 +34,6 @@ const PROTECTED = Symbol.for('nestjs-orchestrator:protected-method');
 export function protectedMethodOf(fn: unknown): ProtectedMethod | undefined {
   return typeof fn === 'function' ? (fn as any)[PROTECTED] : undefined;
 }
-
-export const DECORATOR_NAMES: Record<PolicyKind, string> = {
-  backpressure: '@Backpressure',
-  dedupe: '@Dedupe',
-  circuitBreaker: '@CircuitBreaker',
-  retry: '@Retry',
-};
 
 /**
  * Records `spec` on the method and, for the first decorator, replaces it with one wrapper at
@@ -65,14 +63,34 @@ function describeMethod(target: object, key: string | symbol, original: unknown)
     );
   }
   const className = classNameOf(target);
+  refusePrimitiveReturnType(target, key, `${className}.${String(key)}`);
+  const signalIndex: unknown = Reflect.getOwnMetadata(SIGNAL_PARAMETER, target, key);
   return {
     original,
     specs: [],
     kind: returnKindOf(original, target, key),
     className,
     methodName: String(key),
+    signalIndex: typeof signalIndex === 'number' ? signalIndex : -1,
     slot: Symbol(`${className}.${String(key)}`),
   };
+}
+
+const PRIMITIVE_TYPES: ReadonlySet<unknown> = new Set([Number, String, Boolean]);
+
+/**
+ * A guarded method returns a Promise whatever its body does (a layer may answer before the body
+ * runs), so a declared `: number` would be a lie the compiler believes: `v + 1` gives
+ * `"[object Promise]1"`. Refused when the class is defined.
+ */
+function refusePrimitiveReturnType(target: object, key: string | symbol, where: string): void {
+  const declared: unknown = Reflect.getMetadata?.('design:returntype', target, key);
+  if (!PRIMITIVE_TYPES.has(declared)) return;
+  const type = (declared as Function).name.toLowerCase();
+  throw new InvalidOptionsError(
+    where,
+    `declares the return type ${type}, but a guarded method returns a Promise; declare Promise<${type}> or make the method async`,
+  );
 }
 
 /** The class a decorated method belongs to: the prototype's constructor, or, for a static method, the class itself. */
