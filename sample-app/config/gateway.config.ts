@@ -99,19 +99,16 @@ export const RETRIEVAL_POLICY = 'retrieval';
  * names the policy and the field.
  */
 export function gatewayPolicies(config: GatewayConfig): Record<string, PolicyOptions> {
-  // `name` makes every method that uses a section share its state (one cap, one circuit, one
-  // dedupe table); without it each decorated method would keep its own, under `Class.method`.
-  const backpressure: BackpressureOptions = { ...config.backpressure, name: LLM_POLICY };
+  // Every method naming the policy shares its cap and circuit (kept under the policy's name).
+  // Dedupe results are per method unless the section names them; named here so that the status
+  // page and `orchestrator.dedupe('llm')` find them under the policy's name.
+  const backpressure: BackpressureOptions = { ...config.backpressure };
   return {
     [LLM_POLICY]: {
       backpressure,
       dedupe: { name: LLM_POLICY, ttlMs: config.dedupe.ttlMs },
       // Only the provider's trouble counts against it: a 400 (our bad request) does not.
-      circuitBreaker: {
-        ...config.circuitBreaker,
-        name: LLM_POLICY,
-        isFailure: isRetryableLlmError,
-      },
+      circuitBreaker: { ...config.circuitBreaker, isFailure: isRetryableLlmError },
       retry: { ...config.retry, jitter: 'full', retryOn: isRetryableLlmError },
     },
     [LLM_STREAM_POLICY]: { dedupe: { name: LLM_STREAM_POLICY, ttlMs: config.dedupe.ttlMs } },
