@@ -96,6 +96,32 @@ export {
   type BackpressureOptions,
 } from './backpressure/backpressure-options.js';
 
+// Rate limit
+export { RateLimit } from './rate-limit/rate-limit.decorator.js';
+export {
+  RateLimiter,
+  type RateLimiterDependencies,
+  type RateLimitTicket,
+} from './rate-limit/rate-limiter.js';
+export {
+  RateLimitStore,
+  type RateLimitAdjustment,
+  type RateLimitConfig,
+  type RateLimitCooldown,
+  type RateLimitDecision,
+  type RateLimitQuery,
+  type RateLimitReservation,
+  type RateLimitUnits,
+} from './rate-limit/rate-limit.store.js';
+export { InMemoryRateLimitStore } from './rate-limit/in-memory-rate-limit.store.js';
+export { RateLimitedError, isRateLimitedError } from './rate-limit/rate-limited.error.js';
+export type {
+  RateLimitBucket,
+  RateLimitOptions,
+  RateLimitTokens,
+} from './rate-limit/rate-limit-options.js';
+export { rateLimitResetHintMs, parseResetDuration } from './retry/retry-after.js';
+
 // Nest
 export type { PolicyOptions, OrchestratorStores } from './kinds.js';
 export { Signal } from './core/signal.decorator.js';
@@ -105,7 +131,11 @@ export type {
   OrchestratorModuleOptions,
   OrchestratorOptionsFactory,
 } from './nest/orchestrator-options.interface.js';
-export { Orchestrator, type CircuitHandle } from './nest/orchestrator.service.js';
+export {
+  Orchestrator,
+  type CircuitHandle,
+  type RateLimitHandle,
+} from './nest/orchestrator.service.js';
 export { OrchestratorExceptionFilter } from './nest/orchestrator-exception.filter.js';
 export { ORCHESTRATOR_CLOCK } from './nest/orchestrator.constants.js';
 

@@ -5,6 +5,7 @@ import { PolicyEngine } from './core/policy-engine.js';
 import { InvalidOptionsError } from './core/invalid-options.error.js';
 import { checkObject, closestName } from './core/validate.js';
 import { dedupeKind } from './dedupe/dedupe.kind.js';
+import { rateLimitKind } from './rate-limit/rate-limit.kind.js';
 import { retryKind } from './retry/retry.kind.js';
 
 /**
@@ -13,7 +14,13 @@ import { retryKind } from './retry/retry.kind.js';
  * every kind: the module's store providers, the option sections and validation read it. A new
  * kind is one folder and one line here.
  */
-export const POLICY_KINDS = [backpressureKind, dedupeKind, circuitBreakerKind, retryKind] as const;
+export const POLICY_KINDS = [
+  backpressureKind,
+  rateLimitKind,
+  dedupeKind,
+  circuitBreakerKind,
+  retryKind,
+] as const;
 
 type Kind = (typeof POLICY_KINDS)[number];
 type KindWithStore = Extract<Kind, { store: object }>;

@@ -24,6 +24,15 @@ export type OrchestratorEvent =
       softLimit: number;
       capacity: number;
     }
+  | {
+      type: 'rate-limit.refused';
+      limiter: string;
+      retryAfterMs: number;
+      reason: 'limit' | 'cooldown';
+    }
+  | { type: 'rate-limit.waiting'; limiter: string; delayMs: number }
+  | { type: 'rate-limit.cooldown'; limiter: string; durationMs: number }
+  | { type: 'rate-limit.charged'; limiter: string; tokens: number }
   | { type: 'pipeline.stage.started'; pipeline: string; stage: string; index: number }
   | {
       type: 'pipeline.stage.finished';

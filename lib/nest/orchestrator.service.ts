@@ -5,8 +5,11 @@ import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
 import type { EventBus, CircuitState, OrchestratorEvent } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { PolicyEngine } from '../core/policy-engine.js';
+import type { PolicyKind } from '../core/policy-kind.js';
 import { dedupeKind } from '../dedupe/dedupe.kind.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { rateLimitKind } from '../rate-limit/rate-limit.kind.js';
+import type { RateLimitUnits } from '../rate-limit/rate-limit.store.js';
 import { ORCHESTRATOR_EVENTS } from './orchestrator.constants.js';
 
 /**
@@ -44,6 +47,18 @@ export interface DedupeHandle {
   forget(key: string): Promise<void>;
   /** Entries (cached results and claims) held under this name. */
   size(): Promise<number>;
+}
+
+/**
+ * A rate limiter as the Orchestrator service exposes it.
+ *
+ * @publicApi
+ */
+export interface RateLimitHandle {
+  /** Whole requests and tokens free now (0 during a provider cooldown). */
+  available(): Promise<RateLimitUnits>;
+  /** Forgets the limiter's usage and cooldown (fleet-wide on a shared store). */
+  reset(): Promise<void>;
 }
 
 /**
@@ -91,14 +106,7 @@ export class Orchestrator implements OnApplicationShutdown {
    * @throws {InvalidOptionsError} when no decorator or pipeline stage of this application uses it
    */
   backpressure(name: string): BackpressureHandle {
-    const guard = this.engine.existing(backpressureKind, name);
-    if (guard === undefined) {
-      const known = this.engine.names(backpressureKind).map((n) => JSON.stringify(n));
-      throw new InvalidOptionsError(
-        `Orchestrator.backpressure(${JSON.stringify(name)})`,
-        `names no backpressure guard of this application (${known.length > 0 ? `known: ${known.join(', ')}` : 'none is used'})`,
-      );
-    }
+    const guard = this.used(backpressureKind, name, 'backpressure', 'backpressure guard');
     return {
       depth: () => guard.depth(),
       hardCapacity: () => guard.hardCapacity(),
@@ -119,6 +127,20 @@ export class Orchestrator implements OnApplicationShutdown {
   }
 
   /**
+   * The rate limiter called `name` (its `name` option, policy name or `Class.method`).
+   * @throws {InvalidOptionsError} when no decorator or pipeline stage of this application uses it
+   */
+  rateLimit(name: string): RateLimitHandle {
+    const limiter = this.used(rateLimitKind, name, 'rateLimit', 'rate limiter');
+    return { available: () => limiter.available(), reset: () => limiter.reset() };
+  }
+
+  /** The rate limiter names this application's decorators and pipelines use. */
+  rateLimits(): string[] {
+    return this.engine.names(rateLimitKind);
+  }
+
+  /**
    * A new pipeline builder registered under `name`. Its stage policies share this application's
    * named policies and state, and its runs report on `events$`.
    *
@@ -136,6 +158,18 @@ export class Orchestrator implements OnApplicationShutdown {
   /** The names of the pipelines built with `pipeline()`. */
   pipelines(): string[] {
     return [...this.pipelineNames];
+  }
+
+  /** The primitive of `kind` called `name`, which this application must use. */
+  private used<P>(kind: PolicyKind<string, any, P>, name: string, method: string, what: string): P {
+    const primitive = this.engine.existing(kind, name);
+    if (primitive !== undefined) return primitive;
+    const known = this.engine.names(kind).map((n) => JSON.stringify(n));
+    const knownText = known.length > 0 ? `known: ${known.join(', ')}` : 'none is used';
+    throw new InvalidOptionsError(
+      `Orchestrator.${method}(${JSON.stringify(name)})`,
+      `names no ${what} of this application (${knownText})`,
+    );
   }
 
   onApplicationShutdown(): void {

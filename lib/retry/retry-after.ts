@@ -15,7 +15,63 @@ export function retryAfterHintMs(error: unknown, now: number = Date.now()): numb
   const msHeader = readHeader(headers, 'retry-after-ms');
   const ms = msHeader === undefined || msHeader.trim() === '' ? NaN : Number(msHeader);
   if (Number.isFinite(ms) && ms >= 0) return ms;
-  return parseRetryAfter(readHeader(headers, 'retry-after'), now);
+  const retryAfter = parseRetryAfter(readHeader(headers, 'retry-after'), now);
+  return retryAfter ?? (statusOf(error) === 429 ? rateLimitResetMs(headers) : undefined);
+}
+
+/**
+ * How long a rate-limited failure (a 429, or an error without a status that carries a hint)
+ * asks every caller to pause, in ms: the Retry-After hint, else OpenAI's
+ * `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` (the later of the two).
+ */
+export function rateLimitResetHintMs(error: unknown, now: number = Date.now()): number | undefined {
+  const status = statusOf(error);
+  if (status !== undefined && status !== 429) return undefined;
+  const hint = retryAfterHintMs(error, now);
+  if (hint !== undefined) return hint;
+  const headers = headersOf(error);
+  return headers === undefined ? undefined : rateLimitResetMs(headers);
+}
+
+function headersOf(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null) return undefined;
+  return (
+    (error as { headers?: unknown }).headers ??
+    (error as { response?: { headers?: unknown } }).response?.headers ??
+    undefined
+  );
+}
+
+/** The HTTP status an SDK error carries (`status`, `statusCode` or `response.status`). */
+function statusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const candidate =
+    (error as { status?: unknown }).status ??
+    (error as { statusCode?: unknown }).statusCode ??
+    (error as { response?: { status?: unknown } }).response?.status;
+  return typeof candidate === 'number' ? candidate : undefined;
+}
+
+function rateLimitResetMs(headers: unknown): number | undefined {
+  const resets = ['x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens']
+    .map((name) => parseResetDuration(readHeader(headers, name)))
+    .filter((ms): ms is number => ms !== undefined);
+  return resets.length > 0 ? Math.max(...resets) : undefined;
+}
+
+const DURATION =
+  /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+
+/** OpenAI's reset durations: `1m30s`, `6m0s`, `250ms`, `1.5s`, `2h`; a bare number is seconds. */
+export function parseResetDuration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  if (text === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const match = DURATION.exec(text);
+  if (match === null) return undefined;
+  const [, h = '0', m = '0', sec = '0', ms = '0'] = match;
+  return Number(h) * 3_600_000 + Number(m) * 60_000 + Number(sec) * 1000 + Number(ms);
 }
 
 function readHeader(headers: unknown, name: string): string | undefined {
