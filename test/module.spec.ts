@@ -253,7 +253,7 @@ describe('OrchestratorModule stores', () => {
     const stores = { cache: new InMemoryCircuitBreakerStore() } as any;
     const failure = start([OrchestratorModule.forRoot({ stores })], []);
     await expect(failure).rejects.toThrow(
-      'OrchestratorModule options: stores.cache is not a store kind; use one of backpressure, dedupe, circuitBreaker',
+      'OrchestratorModule options: stores.cache is not a store kind; use one of backpressure, rateLimit, dedupe, circuitBreaker',
     );
   });
 
