@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, posix, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as cockatiel from 'cockatiel';
 
 /**
- * The README is compiled and its comparison table checked: every ```ts block is a module
- * that must type-check against the library's source (`nestjs-orchestrator` mapped to
- * lib/index.ts), and the table's cells about opossum and cockatiel are what the installed
- * versions do.
+ * The README and every page under docs/ are compiled and checked: each ```ts block is a
+ * module that must type-check against the library's source (`nestjs-orchestrator` mapped to
+ * lib/index.ts), links between the pages lead somewhere, every `npm run` names a script, and
+ * the comparison table's cells about opossum and cockatiel are what the installed versions do.
  */
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,6 +26,26 @@ const CircuitBreakerOpossum = createRequire(import.meta.url)('opossum') as new (
   options: Record<string, unknown>,
 ) => OpossumBreaker;
 
+interface Page {
+  /** Relative to the repository, with forward slashes: `README.md`, `docs/redis.md`. */
+  path: string;
+  text: string;
+}
+
+/** README.md and every Markdown file under docs/, whoever added it. */
+async function readPages(): Promise<Page[]> {
+  const docs = (await readdir(join(REPO, 'docs'), { recursive: true }))
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => `docs/${file.split(sep).join('/')}`)
+    .sort();
+  return Promise.all(
+    ['README.md', ...docs].map(async (path) => ({
+      path,
+      text: await readFile(join(REPO, path), 'utf8'),
+    })),
+  );
+}
+
 function tsBlocks(markdown: string): Array<{ code: string; line: number }> {
   const blocks: Array<{ code: string; line: number }> = [];
   const pattern = /^```ts\n([\s\S]*?)^```$/gm;
@@ -35,12 +55,52 @@ function tsBlocks(markdown: string): Array<{ code: string; line: number }> {
   return blocks;
 }
 
-describe('README.md', () => {
-  let readme: string;
+/** Markdown without its fenced blocks, so a link-like string in code is not read as a link. */
+function prose(markdown: string): string {
+  return markdown.replace(/^```[\s\S]*?^```$/gm, '');
+}
+
+/** The anchors GitHub gives a page's headings (lower case, punctuation dropped, `-1` for repeats). */
+function headingAnchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  for (const [, title] of prose(markdown).matchAll(/^#{1,6} +(.+)$/gm)) {
+    const base = title
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/ /g, '-');
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    anchors.add(count === 0 ? base : `${base}-${count}`);
+  }
+  return anchors;
+}
+
+/** The cells of the Markdown table whose header row starts with `header`, one array per row. */
+function tableRows(markdown: string, header: RegExp): string[][] {
+  const lines = markdown.split('\n');
+  const start = lines.findIndex((line) => line.startsWith('|') && header.test(line));
+  if (start < 0) return [];
+  const rows: string[][] = [];
+  for (const line of lines.slice(start)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(' | ')
+        .map((cell) => cell.trim()),
+    );
+  }
+  return rows;
+}
+
+describe('README.md and docs/', () => {
+  let pages: Page[];
   let work: string;
 
   beforeAll(async () => {
-    readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    pages = await readPages();
     work = await mkdtemp(join(tmpdir(), 'nestjs-orchestrator-readme-'));
   });
 
@@ -49,10 +109,16 @@ describe('README.md', () => {
   });
 
   it('has TypeScript snippets, and every one compiles', async () => {
-    const blocks = tsBlocks(readme);
-    expect(blocks.length).toBeGreaterThanOrEqual(10);
-    const files = blocks.map((block) => `snippet-line-${block.line}.ts`);
-    await Promise.all(blocks.map((block, i) => writeFile(join(work, files[i]), block.code)));
+    const snippets = pages.flatMap((page) =>
+      tsBlocks(page.text).map((block) => ({
+        ...block,
+        page: page.path,
+        file: `${page.path.replace(/[/.]/g, '_')}-line-${block.line}.ts`,
+      })),
+    );
+    expect(snippets.filter((snippet) => snippet.page === 'README.md').length).toBeGreaterThan(0);
+    expect(snippets.length).toBeGreaterThanOrEqual(10);
+    await Promise.all(snippets.map((snippet) => writeFile(join(work, snippet.file), snippet.code)));
     await writeFile(join(work, 'package.json'), JSON.stringify({ type: 'module' }));
     await symlink(join(REPO, 'node_modules'), join(work, 'node_modules'), 'dir');
     const tsconfig = {
@@ -76,7 +142,7 @@ describe('README.md', () => {
           'nestjs-orchestrator/redis': [join(REPO, 'lib', 'redis', 'index.ts')],
         },
       },
-      files: files,
+      files: snippets.map((snippet) => snippet.file),
     };
     await writeFile(join(work, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
     let output = '';
@@ -88,32 +154,119 @@ describe('README.md', () => {
     } catch (error) {
       output = (error as { stdout?: string }).stdout ?? String(error);
     }
-    // Errors in the snippets, pointed at the README's line (the library is checked elsewhere).
+    // Errors in the snippets, pointed at the page's line (the library is checked elsewhere).
+    const byFile = new Map(snippets.map((snippet) => [snippet.file, snippet]));
     const errors = output
       .split('\n')
-      .filter((line) => line.startsWith('snippet-line-'))
-      .map((line) => {
-        const [, start, row, message] = /^snippet-line-(\d+)\.ts\((\d+),\d+\): (.*)$/.exec(line)!;
-        return `README.md:${Number(start) + Number(row)}: ${message}`;
+      .map((line) => /^(\S+-line-\d+\.ts)\((\d+),\d+\): (.*)$/.exec(line))
+      .filter((match) => match !== null && byFile.has(match[1]))
+      .map((match) => {
+        const [, file, row, message] = match!;
+        const snippet = byFile.get(file)!;
+        return `${snippet.page}:${snippet.line + Number(row)}: ${message}`;
       });
     expect(errors).toEqual([]);
-  }, 60_000);
+  }, 120_000);
+
+  it('links only to files and headings that exist', async () => {
+    const anchors = new Map(pages.map((page) => [page.path, headingAnchors(page.text)]));
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const [, target] of prose(page.text).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/i.test(target)) continue; // https:, mailto:
+        const [file, anchor] = target.split('#');
+        const resolved = file
+          ? posix.normalize(posix.join(posix.dirname(page.path), file))
+          : page.path;
+        const exists = await stat(join(REPO, resolved)).then(
+          () => true,
+          () => false,
+        );
+        if (!exists) broken.push(`${page.path}: ${target} (no file ${resolved})`);
+        else if (anchor && resolved.endsWith('.md') && !anchors.get(resolved)?.has(anchor)) {
+          broken.push(`${page.path}: ${target} (no heading #${anchor} in ${resolved})`);
+        }
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('every page under docs/ can be reached from the README by following links', () => {
+    const linksOf = (page: Page) =>
+      [...prose(page.text).matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)]
+        .filter(([, target]) => !/^[a-z]+:/i.test(target))
+        .map(([, target]) => posix.normalize(posix.join(posix.dirname(page.path), target)));
+    const byPath = new Map(pages.map((page) => [page.path, page]));
+    const reached = new Set(['README.md']);
+    const queue = ['README.md'];
+    while (queue.length > 0) {
+      for (const target of linksOf(byPath.get(queue.shift()!)!)) {
+        if (byPath.has(target) && !reached.has(target)) {
+          reached.add(target);
+          queue.push(target);
+        }
+      }
+    }
+    expect(pages.map((page) => page.path).filter((path) => !reached.has(path))).toEqual([]);
+  });
 
   it('names only scripts that package.json defines', async () => {
     const { scripts } = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    const named = [...readme.matchAll(/npm run ([a-z:-]+)/g)].map((m) => m[1]);
+    const named = pages.flatMap((page) =>
+      [...page.text.matchAll(/npm run ([a-z:-]+)/g)].map((m) => `${page.path}: ${m[1]}`),
+    );
     expect(named.length).toBeGreaterThan(0);
-    expect(named.filter((name) => !(name in scripts))).toEqual([]);
+    expect(named.filter((entry) => !(entry.split(': ')[1] in scripts))).toEqual([]);
   });
 });
 
 /**
- * The comparison table's cells for opossum and cockatiel, checked against the installed
- * versions (see package.json devDependencies).
+ * The comparison table's cells for opossum and cockatiel (docs/comparison.md), checked against
+ * the installed versions (see package.json devDependencies).
  */
 describe('README comparison: what opossum and cockatiel do', () => {
+  /** Every cell the table marks _(tested)_, by row and column; each is checked by a test below. */
+  const TESTED_CELLS: Record<string, { opossum?: string; cockatiel?: string }> = {
+    'Retry with capped exponential backoff and jitter': {
+      opossum: 'no retry _(tested)_',
+      cockatiel: 'yes _(tested)_',
+    },
+    'Waits the `Retry-After` / `retry-after-ms` of the failed call': {
+      cockatiel: 'no: waits its own backoff _(tested)_',
+    },
+    'Concurrency cap that sheds or queues': {
+      opossum: '`capacity` sheds _(tested)_',
+      cockatiel: '`bulkhead(limit, queue)` sheds _(tested)_',
+    },
+    'Identical concurrent calls share one execution': {
+      opossum: '`coalesce` _(tested)_',
+      cockatiel: 'no such policy _(tested)_',
+    },
+    'A returned stream holds its slot until it ends or the consumer leaves': {
+      opossum: "no: the slot frees when the call's promise resolves _(tested)_",
+      cockatiel: 'no: same _(tested)_',
+    },
+  };
+
+  it('the table marks as tested exactly the cells checked here', async () => {
+    const pages = await readPages();
+    const header = /^\| +\| nestjs-orchestrator +\| opossum +\| cockatiel /;
+    const holders = pages.filter((page) => tableRows(page.text, header).length > 0);
+    expect(holders.map((page) => page.path)).toEqual(['docs/comparison.md']);
+    const [head, , ...rows] = tableRows(holders[0].text, header);
+    const column = { opossum: head.indexOf('opossum'), cockatiel: head.indexOf('cockatiel') };
+    const marked: Record<string, { opossum?: string; cockatiel?: string }> = {};
+    for (const row of rows) {
+      for (const library of ['opossum', 'cockatiel'] as const) {
+        const cell = row[column[library]];
+        if (cell.includes('_(tested)_')) (marked[row[0]] ??= {})[library] = cell;
+      }
+    }
+    expect(marked).toEqual(TESTED_CELLS);
+  });
+
   const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
   const slowStream = async () =>
     (async function* () {
