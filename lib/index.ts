@@ -14,7 +14,8 @@ export { InvalidOptionsError, isInvalidOptionsError } from './core/invalid-optio
 // Retry
 export { Retry } from './retry/retry.decorator.js';
 export { RetryPolicy, type RetryRuntime } from './retry/retry.policy.js';
-export { retryAfterHintMs } from './retry/retry-after.js';
+export { RetryBudget, type RetryBudgetOptions } from './retry/retry-budget.js';
+export { retryAfterHintMs } from './core/retry-after.js';
 export { isRetryableLlmError } from './retry/llm-retry.js';
 export {
   DEFAULT_RETRY_OPTIONS,
@@ -120,7 +121,7 @@ export type {
   RateLimitOptions,
   RateLimitTokens,
 } from './rate-limit/rate-limit-options.js';
-export { rateLimitResetHintMs, parseResetDuration } from './retry/retry-after.js';
+export { rateLimitResetHintMs, parseResetDuration } from './core/retry-after.js';
 
 // Nest
 export type { PolicyOptions, OrchestratorStores } from './kinds.js';

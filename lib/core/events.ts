@@ -13,6 +13,7 @@ export type OrchestratorEvent =
   | { type: 'circuit.rejected'; circuit: string; retryAfterMs: number; at: number }
   | { type: 'retry.scheduled'; policy: string; attempt: number; delayMs: number; error: unknown }
   | { type: 'retry.gave-up'; policy: string; attempts: number; error: unknown }
+  | { type: 'retry.budget-exhausted'; policy: string; budget: string; error: unknown }
   | { type: 'dedupe.hit'; dedupe: string; source: 'in-flight' | 'cache' }
   | { type: 'dedupe.executed'; dedupe: string; outcome: 'success' | 'failure' }
   | { type: 'backpressure.shed'; guard: string; depth: number; capacity: number; waited: boolean }

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from './clock.js';
 import { silentSink, type EventSink } from './events.js';
 import { InvalidOptionsError } from './invalid-options.error.js';
 import { Chain, type Layer } from './layer.js';
-import type { PolicyKind, PrimitiveContext } from './policy-kind.js';
+import type { PolicyKind, PrimitiveContext, SharedKind } from './policy-kind.js';
 import type { PolicySpec, ProtectedMethod } from './protected-method.js';
 import { checkKnownKeys, checkObject, fieldPath } from './validate.js';
 
@@ -48,7 +48,7 @@ interface SharedEntry {
  * application; a class created with `new` gets a private one.
  */
 export class PolicyEngine {
-  private readonly shared = new Map<PolicyKind, Map<string, SharedEntry>>();
+  private readonly shared = new Map<SharedKind, Map<string, SharedEntry>>();
   private readonly ownStores = new Map<string, unknown>();
 
   constructor(readonly deps: EngineDependencies) {}
@@ -82,11 +82,15 @@ export class PolicyEngine {
     const { name, options } = this.resolveRef(spec, owner);
     const primitive = kind.createPrimitive ? this.primitive(kind, name, options) : undefined;
     const { clock, events } = this.deps;
-    return kind.createLayer({ primitive, name, options, clock, events, owner: owner.id });
+    const share = this.share;
+    return kind.createLayer({ primitive, name, options, clock, events, owner: owner.id, share });
   }
 
+  private readonly share = <Q>(kind: SharedKind<string, any, Q>, name: string, options: object) =>
+    this.primitive(kind, name, options);
+
   /** The primitive of `kind` called `name`, created on first use; a second user must agree. */
-  primitive<P>(kind: PolicyKind<string, any, P>, name: string, options: object): P {
+  primitive<P>(kind: SharedKind<string, any, P>, name: string, options: object): P {
     const resolved = kind.resolve(options, '');
     const registry = this.registry(kind);
     const existing = registry.get(name);
@@ -107,7 +111,7 @@ export class PolicyEngine {
   }
 
   /** The primitive called `name` if this application uses it. */
-  existing<P>(kind: PolicyKind<string, any, P>, name: string): P | undefined {
+  existing<P>(kind: SharedKind<string, any, P>, name: string): P | undefined {
     return this.shared.get(kind)?.get(name)?.primitive as P | undefined;
   }
 
@@ -116,34 +120,35 @@ export class PolicyEngine {
    * store with default options, which is not registered (so it never conflicts with options a
    * decorator or stage registers later, and `names()` lists only names in use).
    */
-  lookup<P>(kind: PolicyKind<string, any, P>, name: string, defaults: object = {}): P {
+  lookup<P>(kind: SharedKind<string, any, P>, name: string, defaults: object = {}): P {
     return this.existing(kind, name) ?? kind.createPrimitive!(name, defaults, this.context(kind));
   }
 
   /** The names of `kind` this application's decorators and pipelines use. */
-  names(kind: PolicyKind): string[] {
+  names(kind: SharedKind): string[] {
     return [...(this.shared.get(kind)?.keys() ?? [])];
   }
 
   /** The store behind `kind`: the application's, or a private in-memory one. */
-  store<S>(kind: PolicyKind<string, any, any, S>): S {
-    const given = this.deps.stores.get(kind.section);
+  store<S>(kind: SharedKind<string, any, any, S>): S {
+    const key = kind.store!.key ?? kind.section;
+    const given = this.deps.stores.get(key);
     if (given !== undefined) return given as S;
-    let own = this.ownStores.get(kind.section);
+    let own = this.ownStores.get(key);
     if (own === undefined) {
       own = kind.store!.inMemory(this.deps.clock);
-      this.ownStores.set(kind.section, own);
+      this.ownStores.set(key, own);
     }
     return own as S;
   }
 
-  private context<S>(kind: PolicyKind<string, any, any, S>): PrimitiveContext<S> {
+  private context<S>(kind: SharedKind<string, any, any, S>): PrimitiveContext<S> {
     const { clock, events, logger } = this.deps;
     const store = kind.store ? this.store(kind) : (undefined as S);
     return { store, clock, events, logger };
   }
 
-  private registry(kind: PolicyKind): Map<string, SharedEntry> {
+  private registry(kind: SharedKind): Map<string, SharedEntry> {
     let registry = this.shared.get(kind);
     if (registry === undefined) {
       registry = new Map();

@@ -22,6 +22,8 @@ export interface LayerContext<P, O> {
   readonly events: EventSink;
   /** The owner's id, `Class.method` or `<pipeline>.<stage>`. */
   readonly owner: string;
+  /** The primitive of another (shared) kind called `name`, e.g. a retry budget. */
+  share<Q>(kind: SharedKind<string, any, Q>, name: string, options: object): Q;
 }
 
 /**
@@ -29,23 +31,23 @@ export interface LayerContext<P, O> {
  * store must have, and the in-memory default.
  */
 export interface StoreSpec<S> {
+  /** The application store this kind uses, when it borrows another kind's. @default its section */
+  readonly key?: string;
   readonly token: abstract new (...args: any[]) => S;
   readonly methods: readonly string[];
   inMemory(clock: Clock): S;
 }
 
 /**
- * Everything the engine needs to know about one policy kind. Each kind's folder exports one;
- * the list of kinds (lib/kinds.ts) is the only place that names them all.
+ * State shared by name: what the engine needs to build, validate and share one primitive per
+ * name. A policy kind is one; a retry budget (shared, but with no decorator) is one too.
  *
  * `N` is the section name (`'retry'`), `O` the options a user writes, `P` the primitive shared
  * by every user of one name, `S` the store.
  */
-export interface PolicyKind<N extends string = string, O extends object = any, P = any, S = any> {
+export interface SharedKind<N extends string = string, O extends object = any, P = any, S = any> {
   /** The section of a named policy, `policies.<name>.<section>`, and the store's key. */
   readonly section: N;
-  /** How errors name the decorator, e.g. `@Retry`. */
-  readonly decorator: string;
   /**
    * Where a named policy keeps this kind's state: under the policy's name (one circuit per
    * downstream) or per method (dedupe results, unless a `name` says otherwise).
@@ -62,6 +64,20 @@ export interface PolicyKind<N extends string = string, O extends object = any, P
   readonly store?: StoreSpec<S>;
   /** Builds the primitive users of one name share; absent for kinds without shared state. */
   createPrimitive?(name: string, options: O, context: PrimitiveContext<S>): P;
+}
+
+/**
+ * Everything the engine needs to know about one policy kind. Each kind's folder exports one;
+ * the list of kinds (lib/kinds.ts) is the only place that names them all.
+ */
+export interface PolicyKind<
+  N extends string = string,
+  O extends object = any,
+  P = any,
+  S = any,
+> extends SharedKind<N, O, P, S> {
+  /** How errors name the decorator, e.g. `@Retry`. */
+  readonly decorator: string;
   createLayer(context: LayerContext<P, O>): Layer;
 }
 

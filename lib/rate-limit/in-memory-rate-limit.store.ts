@@ -9,7 +9,10 @@ import {
   type RateLimitQuery,
   type RateLimitReservation,
   type RateLimitUnits,
+  type RetryBudgetDeposit,
+  type RetryBudgetWithdrawal,
 } from './rate-limit.store.js';
+import { SlidingCounts } from './sliding-counts.js';
 
 type Dimension = 'requests' | 'tokens';
 const DIMENSIONS: readonly Dimension[] = ['requests', 'tokens'];
@@ -28,6 +31,7 @@ interface LimiterState {
  */
 export class InMemoryRateLimitStore extends RateLimitStore {
   private readonly limiters = new Map<string, LimiterState>();
+  private readonly budgets = new Map<string, SlidingCounts>();
 
   constructor(private readonly clock: Clock = systemClock) {
     super();
@@ -88,6 +92,29 @@ export class InMemoryRateLimitStore extends RateLimitStore {
 
   reset({ limiter }: RateLimitQuery): void {
     this.limiters.delete(limiter);
+  }
+
+  depositRetryBudget({ budget, calls }: RetryBudgetDeposit): void {
+    this.window(budget).add('calls', calls, this.clock.now());
+  }
+
+  withdrawRetryBudget({ budget, ratio, minPerSecond }: RetryBudgetWithdrawal): boolean {
+    const now = this.clock.now();
+    const window = this.window(budget);
+    const { calls, retries } = window.totals(now);
+    const allowance = ratio * calls + (minPerSecond * window.windowMs) / 1000;
+    if (retries + 1 > allowance) return false;
+    window.add('retries', 1, now);
+    return true;
+  }
+
+  private window(budget: string): SlidingCounts {
+    let window = this.budgets.get(budget);
+    if (window === undefined) {
+      window = new SlidingCounts();
+      this.budgets.set(budget, window);
+    }
+    return window;
   }
 
   private state(limiter: string): LimiterState {

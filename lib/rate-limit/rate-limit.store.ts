@@ -48,8 +48,27 @@ export interface RateLimitQuery {
   readonly config: RateLimitConfig;
 }
 
+/** Count `calls` first attempts into a retry budget's window. */
+export interface RetryBudgetDeposit {
+  readonly budget: string;
+  readonly calls: number;
+}
+
 /**
- * Where rate limiters keep their buckets. Every operation takes one object (fields may be added
+ * Take one retry from a budget: allowed while the retries of the last 10 s stay below
+ * `ratio` x the calls of the last 10 s plus `minPerSecond` x 10.
+ */
+export interface RetryBudgetWithdrawal {
+  readonly budget: string;
+  readonly ratio: number;
+  readonly minPerSecond: number;
+}
+
+/** The sliding window of a retry budget, in ms. */
+export const RETRY_BUDGET_WINDOW_MS = 10_000;
+
+/**
+ * Where rate limiters keep their buckets (and retry budgets their windows). Every operation takes one object (fields may be added
  * later without breaking a custom store). A store must make `reserve` atomic: two concurrent
  * reservations never both get capacity that exists once, across every process sharing it. Time
  * is the store's own (the injected clock in memory, the server's time on Redis).
@@ -66,4 +85,7 @@ export abstract class RateLimitStore {
   abstract available(query: RateLimitQuery): MaybePromise<RateLimitUnits>;
   /** Forgets the limiter's usage and cooldown. */
   abstract reset(query: RateLimitQuery): MaybePromise<void>;
+  abstract depositRetryBudget(deposit: RetryBudgetDeposit): MaybePromise<void>;
+  /** True (and the retry counted) when the budget allows one more retry now. */
+  abstract withdrawRetryBudget(withdrawal: RetryBudgetWithdrawal): MaybePromise<boolean>;
 }

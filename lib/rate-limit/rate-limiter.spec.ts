@@ -3,7 +3,7 @@ import { FakeClock, flushMicrotasks } from '../../test/support/fake-clock.js';
 import type { OrchestratorEvent } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { Chain } from '../core/layer.js';
-import { parseResetDuration } from '../retry/retry-after.js';
+import { parseResetDuration } from '../core/retry-after.js';
 import { InMemoryRateLimitStore } from './in-memory-rate-limit.store.js';
 import { RateLimitLayer } from './rate-limit.layer.js';
 import { RateLimiter } from './rate-limiter.js';

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type EventSink } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
-import { rateLimitResetHintMs } from '../retry/retry-after.js';
+import { rateLimitResetHintMs } from '../core/retry-after.js';
 import { InMemoryRateLimitStore } from './in-memory-rate-limit.store.js';
 import { RateLimitedError } from './rate-limited.error.js';
 import {

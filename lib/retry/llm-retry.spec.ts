@@ -3,7 +3,7 @@ import OpenAI, { APIError } from 'openai';
 import { startFakeLlm, type FakeLlm } from '../../sample-app/fake-llm/index.js';
 import { CircuitOpenError } from '../circuit-breaker/circuit-open.error.js';
 import { isRetryableLlmError } from './llm-retry.js';
-import { retryAfterHintMs } from './retry-after.js';
+import { retryAfterHintMs } from '../core/retry-after.js';
 import { RetryPolicy } from './retry.policy.js';
 
 /** Runs `call` and returns what it threw; fails the test when it did not throw. */

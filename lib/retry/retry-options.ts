@@ -8,6 +8,7 @@ import {
   fieldPath,
 } from '../core/validate.js';
 import { isOrchestratorError } from '../core/orchestrator.error.js';
+import { resolveRetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 
 export type Jitter = 'none' | 'full' | 'equal' | 'decorrelated';
 
@@ -32,9 +33,13 @@ export interface RetryOptions {
   retryOn?: (error: unknown, attempt: number) => boolean;
   /** Wait as long as the error's Retry-After hint says, capped at maxDelayMs. @default true */
   honorRetryAfter?: boolean;
+  /** Retries at most this share of calls (plus a minimum per second), over a sliding 10 s. */
+  budget?: RetryBudgetOptions;
 }
 
-export type ResolvedRetryOptions = Required<RetryOptions>;
+export type ResolvedRetryOptions = Required<Omit<RetryOptions, 'budget'>> & {
+  budget?: RetryBudgetOptions;
+};
 
 export const JITTER_MODES: readonly Jitter[] = ['none', 'full', 'equal', 'decorrelated'];
 
@@ -73,5 +78,6 @@ export function resolveRetryOptions(options: RetryOptions = {}, scope = ''): Res
     'a boolean',
     resolved.honorRetryAfter,
   );
+  if (resolved.budget !== undefined) resolveRetryBudget(resolved.budget, scope);
   return resolved;
 }

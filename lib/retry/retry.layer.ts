@@ -12,6 +12,7 @@ export class RetryLayer implements Layer {
   constructor(readonly policy: RetryPolicy) {}
 
   promise(next: Step, call: Call): Promise<unknown> {
+    this.policy.started();
     return next
       .promise(call)
       .then(undefined, (error) =>
@@ -55,6 +56,7 @@ class RetryingIterator implements AsyncIterator<unknown> {
       if (this.closed) return DONE;
       let result: IteratorResult<unknown>;
       try {
+        if (this.inner === undefined && this.attempt === 1) this.policy.started();
         const inner = (this.inner ??= this.step.stream(this.call)[Symbol.asyncIterator]());
         this.reading = true;
         try {
@@ -95,6 +97,10 @@ class RetryingIterator implements AsyncIterator<unknown> {
     if (delay === undefined) {
       this.closed = true;
       throw this.started || signal?.aborted ? error : policy.giveUp(error, attempt);
+    }
+    if (!(await policy.budgetAllows(error))) {
+      this.closed = true;
+      throw error;
     }
     policy.reportScheduled(error, attempt, delay);
     try {

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type EventSink } from '../core/events.js';
-import { retryAfterHintMs } from './retry-after.js';
+import { retryAfterHintMs } from '../core/retry-after.js';
+import { RetryBudget } from './retry-budget.js';
 import {
   resolveRetryOptions,
   type ResolvedRetryOptions,
@@ -14,6 +15,8 @@ export interface RetryRuntime {
   name?: string;
   /** Source of randomness for jitter, in [0, 1). */
   random?: () => number;
+  /** The shared budget retries draw on; absent, `options.budget` gets a private one. */
+  budget?: RetryBudget;
 }
 
 /**
@@ -31,6 +34,7 @@ export class RetryPolicy {
   readonly clock: Clock;
   private readonly events: EventSink;
   private readonly random: () => number;
+  private readonly budget: RetryBudget | undefined;
 
   constructor(options: RetryOptions = {}, runtime: RetryRuntime = {}) {
     this.options = resolveRetryOptions(options, 'RetryPolicy');
@@ -38,6 +42,30 @@ export class RetryPolicy {
     this.clock = runtime.clock ?? systemClock;
     this.events = runtime.events ?? silentSink;
     this.random = runtime.random ?? Math.random;
+    const { budget } = this.options;
+    this.budget = runtime.budget ?? (budget && new RetryBudget(budget.name ?? this.name, budget));
+  }
+
+  /** A call's first attempt started: counted by the budget, if any. */
+  started(): void {
+    this.budget?.recordCall();
+  }
+
+  /**
+   * Whether the budget lets one more retry run (always, without a budget); reports a refusal.
+   * Asked only once a retry is otherwise due, so refusals are what the budget alone decided.
+   */
+  async budgetAllows(error: unknown): Promise<boolean> {
+    if (this.budget === undefined || (await this.budget.allowsRetry())) return true;
+    if (this.events.active) {
+      this.events.emit({
+        type: 'retry.budget-exhausted',
+        policy: this.name,
+        budget: this.budget.name,
+        error,
+      });
+    }
+    return false;
   }
 
   /**
@@ -80,6 +108,7 @@ export class RetryPolicy {
 
   /** Runs `fn` until it succeeds, the filter refuses, or the attempts run out. */
   execute<T>(fn: (attempt: number) => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.started();
     // The retry closure is built only once the first attempt failed: success allocates less.
     return runAttempt(fn, 1).then(undefined, (error) =>
       this.retryAfterFailure((n) => runAttempt(fn, n), error, signal),
@@ -101,6 +130,7 @@ export class RetryPolicy {
       if (signal?.aborted) throw error;
       const delay = this.nextDelay(error, attempt, previous);
       if (delay === undefined) throw this.giveUp(error, attempt);
+      if (!(await this.budgetAllows(error))) throw error;
       this.reportScheduled(error, attempt, delay);
       await this.clock.sleep(delay, signal);
       // A clock that ignores the signal still must not start another attempt.
