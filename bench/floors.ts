@@ -109,3 +109,23 @@ export class FloorSingleFlight {
     return flight;
   }
 }
+
+/**
+ * The least a timeout can cost on Node: one `setTimeout` armed and one `clearTimeout` per call,
+ * no signal, no error object until it fires.
+ */
+export function floorTimeout<T>(op: Op<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    op().then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -23,6 +23,7 @@ import {
 import { RetryLayer } from '../lib/retry/retry.layer.js';
 import { FloorBreaker, FloorSemaphore, floorRetry } from './floors.js';
 import { batchRow, sequentialRow, type Row, type RowKind } from './harness.js';
+import { TIMEOUT_SCENARIOS, timeoutScenarioRows } from './timeout.js';
 import { byPrompt, CAP, LONG_OPEN, type BenchService } from './nest-app.js';
 
 /** The protected operation of every scenario but the dedupe one. */
@@ -44,6 +45,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'cap', title: `cap 10, ${CAP_BATCH.toLocaleString('en-US')} calls at once` },
   { id: 'stack', title: 'backpressure + breaker + retry (+ dedupe), success' },
   { id: 'dedupe', title: '1,000 identical concurrent calls to a 1 ms operation' },
+  ...TIMEOUT_SCENARIOS,
 ];
 
 /** Teardown for peers that hold timers (opossum). */
@@ -216,5 +218,6 @@ export async function buildRows(service: BenchService): Promise<Row[]> {
     ...retryRows(service),
     ...capRows(service),
     ...stackRows(service),
+    ...timeoutScenarioRows(),
   ];
 }

@@ -45,6 +45,7 @@ export function checkTargets(results: readonly RowResult[], scaling: readonly Sc
   checkCap(checks, ours('cap'), scaling);
   checkStack(checks, ours('stack'), find('stack', 'cockatiel wrap(bulkhead, breaker, retry)'));
   checkDedupe(checks, ours('dedupe'), find('dedupe', 'hand-written single-flight Map'));
+  checkTimeout(checks, results);
   for (const [scenario, nestLabel, chainLabel] of NEST_TWINS) {
     checkTwin(checks, find(scenario, nestLabel), find(scenario, chainLabel));
   }
@@ -99,6 +100,27 @@ function checkStack(checks: TargetCheck[], rows: RowResult[], cockatiel: RowResu
       met: r.median <= limit,
     });
   }
+}
+
+/**
+ * Issue 12: a timeout that never fires costs at most the bare `setTimeout` + `clearTimeout`
+ * floor + 100 ns, and less than cockatiel's. The row whose method reads the signal is left out:
+ * creating an `AbortSignal` alone costs more than that, and cockatiel makes one on every call.
+ */
+export function checkTimeout(checks: TargetCheck[], results: readonly RowResult[]) {
+  const find = (label: string) =>
+    results.find((r) => r.row.scenario === 'timeout' && r.row.label === label);
+  const ours = find('ours: Chain of layers');
+  const floor = find('hand-written setTimeout + clearTimeout');
+  const cockatiel = find('cockatiel timeout (Cooperative)');
+  if (ours === undefined || floor === undefined) return;
+  checks.push({
+    target: 'timeout, success',
+    row: ours.row.label,
+    measured: ns(ours.median),
+    limit: `floor + 100 = ${ns(floor.median + 100)}, below cockatiel = ${ns(cockatiel?.median ?? NaN)}`,
+    met: ours.median <= floor.median + 100 && ours.median < (cockatiel?.median ?? Infinity),
+  });
 }
 
 function checkDedupe(checks: TargetCheck[], rows: RowResult[], floor: RowResult | undefined) {

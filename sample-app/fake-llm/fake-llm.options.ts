@@ -25,6 +25,20 @@ export interface FakeLlmBehaviour {
   hang: boolean;
   /** The next N requests are accepted and never answered. */
   hangNext: number;
+  /**
+   * Streams send this many tokens, then nothing more and never close (until the client leaves
+   * or the server closes): a provider that stalls mid-answer. When the answer is shorter, every
+   * token is sent and the stream stalls before its end. `undefined`: off.
+   */
+  stallAfterTokens: number | undefined;
+  /** Streams wait this long after the headers before their first token (a slow first token). */
+  firstTokenDelayMs: number;
+  /**
+   * When non-empty, the injected faults (outage, hang, rate limits, failures, stalls, slow first
+   * token) apply only to requests for these models; the others are answered normally, so a
+   * second model can stand in for a failing one. Empty (default): every model.
+   */
+  faultyModels: string[];
 }
 
 export type FakeLlmConfig = Partial<FakeLlmBehaviour>;
@@ -47,6 +61,9 @@ export const DEFAULT_BEHAVIOUR: Readonly<FakeLlmBehaviour> = Object.freeze({
   outage: false,
   hang: false,
   hangNext: 0,
+  stallAfterTokens: undefined,
+  firstTokenDelayMs: 0,
+  faultyModels: [],
 });
 
 type NumberKey = {
@@ -60,6 +77,7 @@ const NUMBER_KEYS: readonly NumberKey[] = [
   'rateLimitNext',
   'retryAfterSeconds',
   'hangNext',
+  'firstTokenDelayMs',
 ];
 const INTEGER_KEYS: readonly NumberKey[] = ['rateLimitNext', 'hangNext'];
 const BOOLEAN_KEYS = ['outage', 'hang'] as const;
@@ -71,6 +89,7 @@ export function applyConfig(current: FakeLlmBehaviour, patch: FakeLlmConfig): Fa
     if (key in patch) Object.assign(next, { [key]: patch[key] });
   }
   next.failNext = { ...current.failNext, ...patch.failNext };
+  next.faultyModels = [...next.faultyModels];
   validate(next);
   return next;
 }
@@ -86,6 +105,18 @@ function validate(b: FakeLlmBehaviour): void {
   if (b.failureRate > 1) throw new RangeError('failureRate must be within 0..1');
   if (b.retryAfterMs !== undefined && !(Number.isFinite(b.retryAfterMs) && b.retryAfterMs >= 0)) {
     throw new RangeError('retryAfterMs must be a non-negative number');
+  }
+  if (
+    b.stallAfterTokens !== undefined &&
+    !(Number.isInteger(b.stallAfterTokens) && b.stallAfterTokens >= 0)
+  ) {
+    throw new RangeError('stallAfterTokens must be a non-negative integer');
+  }
+  if (
+    !Array.isArray(b.faultyModels) ||
+    !b.faultyModels.every((m) => typeof m === 'string' && m !== '')
+  ) {
+    throw new RangeError('faultyModels must be an array of model names');
   }
   const { count, status } = b.failNext;
   if (!Number.isInteger(count) || count < 0) {
@@ -109,10 +140,20 @@ export function parseConfigPatch(raw: unknown): FakeLlmConfig {
 function parseConfigValue(key: string, value: unknown): unknown {
   if ((NUMBER_KEYS as readonly string[]).includes(key)) return expectType(key, value, 'number');
   if ((BOOLEAN_KEYS as readonly string[]).includes(key)) return expectType(key, value, 'boolean');
-  if (key === 'retryAfterMs') return value === null ? undefined : expectType(key, value, 'number');
+  if (key === 'retryAfterMs' || key === 'stallAfterTokens') {
+    return value === null ? undefined : expectType(key, value, 'number');
+  }
+  if (key === 'faultyModels') return parseModels(value);
   if (key === 'failNext' && isRecord(value)) return parseFailNext(value);
   if (key === 'failNext') throw new TypeError('failNext must be an object { count, status }');
   throw new TypeError(`unknown config key "${key}"`);
+}
+
+function parseModels(value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((m) => typeof m === 'string')) {
+    throw new TypeError('faultyModels must be an array of strings');
+  }
+  return value as string[];
 }
 
 function parseFailNext(value: Record<string, unknown>): Partial<FailNext> {
@@ -150,6 +191,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * - FAKE_LLM_OUTAGE               true/1: every request gets a 503
  * - FAKE_LLM_HANG                 true/1: every request is accepted and never answered
  * - FAKE_LLM_HANG_NEXT            the next N requests are never answered
+ * - FAKE_LLM_STALL_AFTER_TOKENS   streams stop sending after N tokens and never close
+ * - FAKE_LLM_FIRST_TOKEN_DELAY_MS delay before a stream's first token
+ * - FAKE_LLM_FAULTY_MODELS        comma-separated models the faults apply to (default: all)
  *
  * Throws on malformed values so a typo fails fast instead of silently using defaults.
  */
@@ -169,6 +213,9 @@ export function fakeLlmOptionsFromEnv(
     outage: bool('FAKE_LLM_OUTAGE'),
     hang: bool('FAKE_LLM_HANG'),
     hangNext: num('FAKE_LLM_HANG_NEXT'),
+    stallAfterTokens: num('FAKE_LLM_STALL_AFTER_TOKENS'),
+    firstTokenDelayMs: num('FAKE_LLM_FIRST_TOKEN_DELAY_MS'),
+    faultyModels: envList(env, 'FAKE_LLM_FAULTY_MODELS'),
   };
   const failCount = num('FAKE_LLM_FAIL_NEXT');
   const failStatus = num('FAKE_LLM_FAIL_STATUS');
@@ -187,6 +234,15 @@ function envNumber(env: Record<string, string | undefined>, name: string): numbe
   const value = Number(raw);
   if (!Number.isFinite(value)) throw new TypeError(`${name} must be a number, got "${raw}"`);
   return value;
+}
+
+function envList(env: Record<string, string | undefined>, name: string): string[] | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 function envBoolean(env: Record<string, string | undefined>, name: string): boolean | undefined {

@@ -139,7 +139,8 @@ async function handleConfig(
 async function handleChat(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
   const signal = trackRequest(res, ctx);
   const body = await readBody(req);
-  const fault = takeFault(ctx.behaviour, ctx.random);
+  const faulty = faultsApplyTo(ctx.behaviour, body);
+  const fault = faulty ? takeFault(ctx.behaviour, ctx.random) : undefined;
   if (fault) ctx.stats.failures[fault]++;
   if (fault === 'hang') return;
   if (!(await pause(ctx.behaviour.latencyMs, signal))) return;
@@ -149,8 +150,24 @@ async function handleChat(req: IncomingMessage, res: ServerResponse, ctx: Contex
   }
   const request = parseOrReject(body, res, ctx);
   if (!request) return;
-  if (request.stream) return streamCompletion(res, request, ctx, signal);
+  if (request.stream) return streamCompletion(res, request, ctx, signal, faulty);
   sendCompletion(res, request, ctx);
+}
+
+/** True when the injected faults apply to this request (`faultyModels` empty or naming its model). */
+function faultsApplyTo(behaviour: FakeLlmBehaviour, body: string): boolean {
+  if (behaviour.faultyModels.length === 0) return true;
+  return behaviour.faultyModels.includes(requestedModel(body) ?? '');
+}
+
+/** The `model` of a chat request, read leniently (a malformed body is rejected later). */
+function requestedModel(body: string): string | undefined {
+  try {
+    const model: unknown = (JSON.parse(body) as { model?: unknown } | null)?.model;
+    return typeof model === 'string' ? model : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Counts the request in flight and returns a signal aborted on client disconnect or close(). */
@@ -197,8 +214,11 @@ async function streamCompletion(
   request: ChatRequest,
   ctx: Context,
   signal: AbortSignal,
+  faulty: boolean,
 ): Promise<void> {
   const { id, tokens, usage } = answerFor(request, ctx);
+  const { stallAfterTokens, firstTokenDelayMs, tokenDelayMs } = ctx.behaviour;
+  const stallAt = faulty ? stallAfterTokens : undefined;
   ctx.stats.streams.started++;
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -206,20 +226,30 @@ async function streamCompletion(
     connection: 'keep-alive',
     'x-request-id': id,
   });
+  res.flushHeaders();
   for (const [i, token] of tokens.entries()) {
-    const delayed = i === 0 || (await pause(ctx.behaviour.tokenDelayMs, signal));
-    if (!delayed || signal.aborted) {
+    if (i === stallAt) return stall(ctx, signal);
+    const wait = i === 0 ? (faulty ? firstTokenDelayMs : 0) : tokenDelayMs;
+    if (!(await pause(wait, signal))) {
       ctx.stats.streams.aborted++;
       return;
     }
     const delta = i === 0 ? { role: 'assistant' as const, content: token } : { content: token };
     writeEvent(res, chunkBody(id, request.model, delta));
   }
+  if (stallAt !== undefined) return stall(ctx, signal);
   writeEvent(res, chunkBody(id, request.model, {}, 'stop'));
   if (request.includeUsage) writeEvent(res, usageChunkBody(id, request.model, usage));
   res.end('data: [DONE]\n\n');
   ctx.stats.streams.completed++;
   ctx.stats.served++;
+}
+
+/** Sends nothing more and keeps the stream open until the client leaves or the server closes. */
+async function stall(ctx: Context, signal: AbortSignal): Promise<void> {
+  ctx.stats.streams.stalled++;
+  if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve));
+  ctx.stats.streams.aborted++;
 }
 
 function writeEvent(res: ServerResponse, data: unknown): void {

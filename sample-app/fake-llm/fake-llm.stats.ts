@@ -9,7 +9,8 @@ export interface FakeLlmStats {
   badRequests: number;
   /** Injected failures by kind; hung requests count under `hang`. */
   failures: Record<FailureKind, number>;
-  streams: { started: number; completed: number; aborted: number };
+  /** `stalled`: streams that stopped sending (`stallAfterTokens`); they also count as aborted. */
+  streams: { started: number; completed: number; aborted: number; stalled: number };
   /** LLM requests currently open, including hung ones. */
   inFlight: number;
   /** Highest `inFlight` seen since start or the last reset. */
@@ -22,7 +23,7 @@ export function emptyStats(inFlight = 0): FakeLlmStats {
     served: 0,
     badRequests: 0,
     failures: { outage: 0, hang: 0, rateLimit: 0, failNext: 0, random: 0 },
-    streams: { started: 0, completed: 0, aborted: 0 },
+    streams: { started: 0, completed: 0, aborted: 0, stalled: 0 },
     inFlight,
     peakInFlight: inFlight,
   };

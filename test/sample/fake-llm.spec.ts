@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import OpenAI, { InternalServerError, RateLimitError } from 'openai';
 import {
   fakeAnswer,
@@ -114,7 +114,7 @@ describe('fake LLM server', () => {
     expect(chunks[0].choices[0].delta.role).toBe('assistant');
     expect(chunks.slice(0, -1).map((c) => c.choices[0].delta.content)).toEqual(tokens);
     expect(chunks.at(-1).choices[0]).toMatchObject({ delta: {}, finish_reason: 'stop' });
-    expect(fake.stats().streams).toEqual({ started: 1, completed: 1, aborted: 0 });
+    expect(fake.stats().streams).toEqual({ started: 1, completed: 1, aborted: 0, stalled: 0 });
   });
 
   it('adds a usage chunk when stream_options.include_usage is set', async () => {
@@ -295,10 +295,119 @@ describe('fake LLM hanging', () => {
       await expectPromptClose(fake);
       await expect(slow).rejects.toThrow('fetch failed');
       await expect(reader.read()).rejects.toThrow();
-      expect(fake.stats().streams).toEqual({ started: 1, completed: 0, aborted: 1 });
+      expect(fake.stats().streams).toEqual({ started: 1, completed: 0, aborted: 1, stalled: 0 });
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('fake LLM timeout faults', () => {
+  let fake: FakeLlm;
+
+  beforeEach(async () => {
+    fake = await startFakeLlm();
+  });
+
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  /** Reads SSE data events until `count` have arrived. */
+  async function readEvents(reader: ReadableStreamDefaultReader<Uint8Array>, count: number) {
+    let text = '';
+    while (parseSse(text).length < count) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`stream ended after ${parseSse(text).length} events`);
+      text += new TextDecoder().decode(value);
+    }
+    return parseSse(text);
+  }
+
+  it('stalls a stream after N tokens: no more data, never closed', async () => {
+    fake.configure({ stallAfterTokens: 2 });
+    const res = await chat(fake, chatBody(PROMPT, true));
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const events = await readEvents(reader, 2);
+    const tokens = tokenize(fakeAnswer(PROMPT));
+    expect(events.map((e) => JSON.parse(e).choices[0].delta.content)).toEqual(tokens.slice(0, 2));
+    await waitFor(() => fake.stats().streams.stalled === 1);
+    // Everything the server will ever send is sent; the stream is still open, so the next read
+    // fails when the server goes away instead of ending cleanly.
+    const next = reader.read();
+    next.catch(() => undefined);
+    await fake.close();
+    await expect(next).rejects.toThrow();
+    expect(fake.stats().streams).toMatchObject({
+      started: 1,
+      completed: 0,
+      stalled: 1,
+      aborted: 1,
+    });
+  });
+
+  it('stalls before the end when the answer is shorter than N tokens', async () => {
+    const tokens = tokenize(fakeAnswer(PROMPT));
+    fake.configure({ stallAfterTokens: tokens.length + 5 });
+    const controller = new AbortController();
+    const res = await chat(fake, chatBody(PROMPT, true), { signal: controller.signal });
+    const events = await readEvents(res.body!.getReader(), tokens.length);
+    expect(events).not.toContain('[DONE]');
+    await waitFor(() => fake.stats().streams.stalled === 1);
+    controller.abort();
+    await waitFor(() => fake.stats().inFlight === 0);
+    expect(fake.stats().streams).toMatchObject({ completed: 0, aborted: 1 });
+  });
+
+  it('sends the headers at once and delays the first token by firstTokenDelayMs', async () => {
+    fake.configure({ firstTokenDelayMs: 60_000 });
+    const res = await chat(fake, chatBody(PROMPT, true));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const first = res.body!.getReader().read();
+    first.catch(() => undefined);
+    await waitFor(() => fake.stats().streams.started === 1);
+    await fake.close(); // far sooner than a minute: the read fails, no token ever came
+    await expect(first).rejects.toThrow();
+    expect(fake.stats().streams).toMatchObject({ completed: 0, aborted: 1 });
+  });
+
+  it('applies the faults only to faultyModels: a second model answers normally', async () => {
+    fake.configure({
+      faultyModels: ['gpt-primary'],
+      outage: true,
+      stallAfterTokens: 0,
+      firstTokenDelayMs: 60_000,
+    });
+    const primary = await chat(fake, { ...chatBody(), model: 'gpt-primary' });
+    expect(primary.status).toBe(503);
+    const backup = await chat(fake, { ...chatBody(PROMPT, true), model: 'gpt-backup' });
+    const events = parseSse(await backup.text());
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(JSON.parse(events[0]).model).toBe('gpt-backup');
+    expect(fake.stats()).toMatchObject({ failures: { outage: 1 }, streams: { stalled: 0 } });
+  });
+
+  it('spends one-shot faults only on the faulty model', async () => {
+    fake.configure({ faultyModels: ['gpt-primary'], failNext: { count: 1, status: 500 } });
+    expect((await chat(fake, { ...chatBody(), model: 'gpt-backup' })).status).toBe(200);
+    expect((await chat(fake, { ...chatBody(), model: 'gpt-primary' })).status).toBe(500);
+    expect((await chat(fake, { ...chatBody(), model: 'gpt-primary' })).status).toBe(200);
+  });
+
+  it('validates the new settings through the admin endpoint', async () => {
+    expect((await admin(fake, 'config', { stallAfterTokens: 1.5 })).status).toBe(400);
+    expect((await admin(fake, 'config', { stallAfterTokens: -1 })).status).toBe(400);
+    expect((await admin(fake, 'config', { firstTokenDelayMs: -5 })).status).toBe(400);
+    expect((await admin(fake, 'config', { faultyModels: 'gpt-primary' })).status).toBe(400);
+    expect((await admin(fake, 'config', { faultyModels: [''] })).status).toBe(400);
+    const set = await admin(fake, 'config', { stallAfterTokens: 3, faultyModels: ['a', 'b'] });
+    expect(await set.json()).toMatchObject({ stallAfterTokens: 3, faultyModels: ['a', 'b'] });
+    const cleared = (await (await admin(fake, 'config', { stallAfterTokens: null })).json()) as {
+      stallAfterTokens?: number;
+    };
+    expect(cleared.stallAfterTokens).toBeUndefined();
   });
 });
 
@@ -313,6 +422,9 @@ describe('fakeLlmOptionsFromEnv', () => {
       FAKE_LLM_FAIL_NEXT: '3',
       FAKE_LLM_OUTAGE: 'true',
       FAKE_LLM_HANG: '',
+      FAKE_LLM_STALL_AFTER_TOKENS: '3',
+      FAKE_LLM_FIRST_TOKEN_DELAY_MS: '500',
+      FAKE_LLM_FAULTY_MODELS: 'gpt-primary, gpt-mini',
     });
     expect(options).toEqual({
       port: 8089,
@@ -322,6 +434,9 @@ describe('fakeLlmOptionsFromEnv', () => {
       retryAfterMs: 100,
       failNext: { count: 3, status: 503 },
       outage: true,
+      stallAfterTokens: 3,
+      firstTokenDelayMs: 500,
+      faultyModels: ['gpt-primary', 'gpt-mini'],
     });
   });
 
