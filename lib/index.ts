@@ -107,6 +107,7 @@ export type {
 } from './nest/orchestrator-options.interface.js';
 export { Orchestrator, type CircuitHandle } from './nest/orchestrator.service.js';
 export { OrchestratorExceptionFilter } from './nest/orchestrator-exception.filter.js';
+export { toHttpException, type OrchestratorErrorBody } from './nest/error-mapping.js';
 export { ORCHESTRATOR_CLOCK } from './nest/orchestrator.constants.js';
 
 // Pipeline

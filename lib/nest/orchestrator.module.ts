@@ -13,6 +13,7 @@ import {
   ORCHESTRATOR_MODULE_OPTIONS,
   ORCHESTRATOR_RESOLVED_OPTIONS,
 } from './orchestrator.constants.js';
+import { errorMappingProvider } from './orchestrator-errors.interceptor.js';
 import { OrchestratorExplorer } from './orchestrator.explorer.js';
 import type {
   OrchestratorModuleAsyncOptions,
@@ -59,6 +60,7 @@ const coreProviders: Provider[] = [
   ...storeProviders,
   Orchestrator,
   OrchestratorExplorer,
+  errorMappingProvider,
 ];
 
 const exportedTokens = [
