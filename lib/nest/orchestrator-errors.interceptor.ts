@@ -1,15 +1,6 @@
-import {
-  Inject,
-  Injectable,
-  Optional,
-  type CallHandler,
-  type ExecutionContext,
-  type NestInterceptor,
-  type Provider,
-} from '@nestjs/common';
+import type { CallHandler, ExecutionContext, NestInterceptor, Provider } from '@nestjs/common';
 import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
-import { from, mergeMap, throwError, type Observable } from 'rxjs';
-import { catchError } from 'rxjs/operators';
+import { catchError, from, mergeMap, throwError, type Observable } from 'rxjs';
 import { check } from '../core/validate.js';
 import { orchestratorErrorBody, toHttpException } from './error-mapping.js';
 import { ORCHESTRATOR_RESOLVED_OPTIONS } from './orchestrator.constants.js';
@@ -23,11 +14,9 @@ import { setRetryAfter, transportExceptionFactory } from './transport-exceptions
  * Application filters then see an ordinary exception with the right status. Every other error
  * passes through untouched. `OrchestratorModule` registers it globally unless `mapErrors: false`.
  */
-@Injectable()
 export class OrchestratorErrorsInterceptor implements NestInterceptor {
-  constructor(
-    @Optional() @Inject(HttpAdapterHost) private readonly adapterHost?: HttpAdapterHost,
-  ) {}
+  /** `adapterHost` sets headers on any platform; without it the response object is used. */
+  constructor(private readonly adapterHost?: HttpAdapterHost) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     return next.handle().pipe(catchError((error: unknown) => this.map(error, context)));

@@ -21,10 +21,11 @@ const loaders: Record<string, () => Promise<TransportExceptionFactory>> = {
   },
   graphql: async () => {
     const { GraphQLError } = await import('graphql');
-    return (body, cause) =>
-      new GraphQLError(body.message, {
+    return ({ code, statusCode, retryAfter, message }, cause) =>
+      new GraphQLError(message, {
         originalError: cause instanceof Error ? cause : undefined,
-        extensions: { code: body.code, statusCode: body.statusCode, retryAfter: body.retryAfter },
+        extensions:
+          retryAfter === undefined ? { code, statusCode } : { code, statusCode, retryAfter },
       });
   },
 };
