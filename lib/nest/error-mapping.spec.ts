@@ -75,6 +75,7 @@ describe('toHttpException', () => {
     ['an InvalidOptionsError', new InvalidOptionsError('p', 'should be an integer')],
     ['a plain Error', new Error('CIRCUIT_OPEN')],
     ['a look-alike without the brand', Object.assign(new Error('x'), { code: 'CIRCUIT_OPEN' })],
+    ['an error whose code is an Object property', new OrchestratorError('constructor', 'x')],
     ['a string', 'CIRCUIT_OPEN'],
     ['undefined', undefined],
   ])('returns %s unchanged, and @Catch does not select it', (_label, error) => {

@@ -22,23 +22,23 @@ export interface OrchestratorErrorBody {
  * base class alone (no import of the classes), so an error from another copy of the package, or
  * from a folder this file does not import (rate limits, timeouts), is mapped all the same.
  */
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
-  CIRCUIT_OPEN: HttpStatus.SERVICE_UNAVAILABLE,
-  BACKPRESSURE_SHED: HttpStatus.TOO_MANY_REQUESTS,
-  RATE_LIMITED: HttpStatus.TOO_MANY_REQUESTS,
-  TIMEOUT: HttpStatus.GATEWAY_TIMEOUT,
-};
-const STATUS_BY_NAME: Readonly<Record<string, number>> = {
-  CircuitOpenError: HttpStatus.SERVICE_UNAVAILABLE,
-  BackpressureShedError: HttpStatus.TOO_MANY_REQUESTS,
-  RateLimitedError: HttpStatus.TOO_MANY_REQUESTS,
-  TimeoutError: HttpStatus.GATEWAY_TIMEOUT,
-};
+const STATUS_BY_CODE = new Map<string, number>([
+  ['CIRCUIT_OPEN', HttpStatus.SERVICE_UNAVAILABLE],
+  ['BACKPRESSURE_SHED', HttpStatus.TOO_MANY_REQUESTS],
+  ['RATE_LIMITED', HttpStatus.TOO_MANY_REQUESTS],
+  ['TIMEOUT', HttpStatus.GATEWAY_TIMEOUT],
+]);
+const STATUS_BY_NAME = new Map<string, number>([
+  ['CircuitOpenError', HttpStatus.SERVICE_UNAVAILABLE],
+  ['BackpressureShedError', HttpStatus.TOO_MANY_REQUESTS],
+  ['RateLimitedError', HttpStatus.TOO_MANY_REQUESTS],
+  ['TimeoutError', HttpStatus.GATEWAY_TIMEOUT],
+]);
 
 /** The client-facing body of a refusal, or `undefined` for every other error (left as it is). */
 export function orchestratorErrorBody(error: unknown): OrchestratorErrorBody | undefined {
   if (!isOrchestratorError(error)) return undefined;
-  const statusCode = STATUS_BY_CODE[error.code] ?? STATUS_BY_NAME[error.name];
+  const statusCode = STATUS_BY_CODE.get(error.code) ?? STATUS_BY_NAME.get(error.name);
   if (statusCode === undefined) return undefined;
   const body: OrchestratorErrorBody = {
     statusCode,

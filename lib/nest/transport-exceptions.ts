@@ -10,7 +10,7 @@ export type TransportExceptionFactory = (body: OrchestratorErrorBody, cause: unk
  * installed, so the import succeeds then; `graphql` comes with any GraphQL driver. The import
  * happens once per transport; the promise is kept.
  */
-const loaders: Record<string, () => Promise<TransportExceptionFactory>> = {
+const loaders: Readonly<Record<string, () => Promise<TransportExceptionFactory>>> = {
   rpc: async () => {
     const { RpcException } = await import('@nestjs/microservices');
     return (body) => new RpcException(body);
@@ -41,7 +41,7 @@ export function transportExceptionFactory(
 ): Promise<TransportExceptionFactory | undefined> {
   let factory = loaded.get(type);
   if (!factory) {
-    const load = loaders[type];
+    const load = Object.hasOwn(loaders, type) ? loaders[type] : undefined;
     factory = load ? load().catch(() => undefined) : Promise.resolve(undefined);
     loaded.set(type, factory);
   }
