@@ -138,6 +138,7 @@ export {
   type RateLimitHandle,
 } from './nest/orchestrator.service.js';
 export { OrchestratorExceptionFilter } from './nest/orchestrator-exception.filter.js';
+export { toHttpException, type OrchestratorErrorBody } from './nest/error-mapping.js';
 export { ORCHESTRATOR_CLOCK } from './nest/orchestrator.constants.js';
 
 // Pipeline

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, Header, Headers, Param, type INestApplication } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
+import { lastValueFrom, type Observable } from 'rxjs';
 import {
   CircuitBreaker,
   CircuitOpenError,
@@ -68,10 +69,22 @@ describe('a protected controller route over real HTTP', () => {
 });
 
 describe('OrchestratorExceptionFilter outside HTTP', () => {
-  it('hands the error back to Nest instead of answering as if it were HTTP', () => {
+  it('answers an RPC call with the error body instead of replying as if it were HTTP', async () => {
+    const filter = new OrchestratorExceptionFilter();
+    const rpcHost = { getType: () => 'rpc' } as any;
+    const answer = filter.catch(new CircuitOpenError('c', 1000), rpcHost) as Observable<never>;
+    await expect(lastValueFrom(answer)).rejects.toEqual({
+      statusCode: 503,
+      error: 'CircuitOpenError',
+      code: 'CIRCUIT_OPEN',
+      message: 'circuit "c" is open; retry after 1000 ms',
+      retryAfter: 1,
+    });
+  });
+
+  it('rethrows the error in a context it does not know (a custom transport)', () => {
     const filter = new OrchestratorExceptionFilter();
     const error = new CircuitOpenError('c', 1000);
-    const rpcHost = { getType: () => 'rpc' } as any;
-    expect(() => filter.catch(error, rpcHost)).toThrow(error);
+    expect(() => filter.catch(error, { getType: () => 'kafka-custom' } as any)).toThrow(error);
   });
 });

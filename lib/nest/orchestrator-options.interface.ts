@@ -14,6 +14,13 @@ export interface OrchestratorModuleOptions {
   policies?: Record<string, PolicyOptions>;
   /** Swap any store; absent ones are in-memory (process-local). */
   stores?: Partial<OrchestratorStores>;
+  /**
+   * Map the library's refusals thrown by any handler to the transport's exception
+   * (`HttpException` with `Retry-After`, `RpcException`, `WsException`, `GraphQLError`) through
+   * a global interceptor, so the application's own filters see an ordinary exception.
+   * See docs/errors.md. @default true
+   */
+  mapErrors?: boolean;
   /** The source of time; tests pass a fake clock. @default the system clock */
   clock?: Clock;
 }

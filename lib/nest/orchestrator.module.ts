@@ -12,6 +12,7 @@ import {
   ORCHESTRATOR_MODULE_OPTIONS,
   ORCHESTRATOR_RESOLVED_OPTIONS,
 } from './orchestrator.constants.js';
+import { errorMappingProvider } from './orchestrator-errors.interceptor.js';
 import { OrchestratorExplorer } from './orchestrator.explorer.js';
 import type {
   OrchestratorModuleAsyncOptions,
@@ -71,6 +72,7 @@ const coreProviders: Provider[] = [
   engineProvider,
   Orchestrator,
   OrchestratorExplorer,
+  errorMappingProvider,
 ];
 
 const exportedTokens = [
