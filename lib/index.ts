@@ -123,6 +123,17 @@ export type {
 } from './rate-limit/rate-limit-options.js';
 export { rateLimitResetHintMs, parseResetDuration } from './core/retry-after.js';
 
+// Timeout and fallback
+export { Timeout } from './timeout/timeout.decorator.js';
+export { TimeoutError, isTimeoutError, type TimeoutPhase } from './timeout/timeout.error.js';
+export type { TimeoutOptions } from './timeout/timeout-options.js';
+export { Fallback } from './fallback/fallback.decorator.js';
+export type { FallbackOptions } from './fallback/fallback-options.js';
+export {
+  StreamInterruptedError,
+  isStreamInterruptedError,
+} from './fallback/stream-interrupted.error.js';
+
 // Nest
 export type { PolicyOptions, OrchestratorStores } from './kinds.js';
 export { Signal } from './core/signal.decorator.js';

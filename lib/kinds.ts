@@ -7,10 +7,12 @@ import { checkObject, closestName } from './core/validate.js';
 import { dedupeKind } from './dedupe/dedupe.kind.js';
 import { rateLimitKind } from './rate-limit/rate-limit.kind.js';
 import { retryKind } from './retry/retry.kind.js';
+import { timeoutKind } from './timeout/timeout.kind.js';
 
 /**
  * Every policy kind, in composition order (outermost first): the order of a pipeline stage's
- * layers and the order the README recommends for stacked decorators. The only place that names
+ * layers and the order the README recommends for stacked decorators (with `@Fallback`, which
+ * has no policy section, above them all). The only place that names
  * every kind: the module's store providers, the option sections and validation read it. A new
  * kind is one folder and one line here.
  */
@@ -20,6 +22,7 @@ export const POLICY_KINDS = [
   dedupeKind,
   circuitBreakerKind,
   retryKind,
+  timeoutKind,
 ] as const;
 
 type Kind = (typeof POLICY_KINDS)[number];
@@ -30,7 +33,10 @@ type KindWithStore = Extract<Kind, { store: object }>;
  *
  * @publicApi
  */
-export type PolicyOptions = { [K in Kind as K['section']]?: OptionsOf<K> };
+export type PolicyOptions = { [K in Kind as K['section']]?: SectionOf<K> };
+
+/** What a section may be: its options, or a shorthand its kind normalises (a timeout's ms). */
+type SectionOf<K> = K extends { normalize: Function } ? OptionsOf<K> | number : OptionsOf<K>;
 
 /**
  * The stores behind the primitives; each is swappable (`forRoot({ stores })`).

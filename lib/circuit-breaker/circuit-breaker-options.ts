@@ -1,4 +1,4 @@
-import { isOrchestratorError } from '../core/orchestrator.error.js';
+import { isOrchestratorRefusal } from '../core/orchestrator.error.js';
 import {
   checkFunction,
   checkInteger,
@@ -42,7 +42,7 @@ export interface ResolvedCircuitBreakerOptions extends Required<
 
 /** Counts every failure except rejections by other layers (a shed call, an inner open circuit). */
 export function isFailureUnlessOrchestratorError(error: unknown): boolean {
-  return !isOrchestratorError(error);
+  return !isOrchestratorRefusal(error);
 }
 
 export const DEFAULT_CIRCUIT_BREAKER_OPTIONS: ResolvedCircuitBreakerOptions = {

@@ -27,6 +27,18 @@ export function isOrchestratorError(error: unknown): error is OrchestratorError 
   return typeof error === 'object' && error !== null && (error as any)[BRAND] === true;
 }
 
+/** Codes of errors that report the downstream's failure (a timed-out attempt), not a refusal. */
+const DOWNSTREAM_FAILURES: ReadonlySet<string> = new Set(['TIMEOUT']);
+
+/**
+ * True for the library's own refusals (an open circuit, a shed call, a rate limit, bad
+ * options): a retry cannot fix them and a breaker does not count them. A `TimeoutError` is not
+ * one: the downstream failed to answer in time, so it is retried and counted like any failure.
+ */
+export function isOrchestratorRefusal(error: unknown): boolean {
+  return isOrchestratorError(error) && !DOWNSTREAM_FAILURES.has(error.code);
+}
+
 /** Builds a guard that recognises errors by their `code`, across copies of the package. */
 export function errorGuard<E extends OrchestratorError>(code: string) {
   return (error: unknown): error is E => isOrchestratorError(error) && error.code === code;

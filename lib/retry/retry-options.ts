@@ -7,7 +7,7 @@ import {
   definedOnly,
   fieldPath,
 } from '../core/validate.js';
-import { isOrchestratorError } from '../core/orchestrator.error.js';
+import { isOrchestratorRefusal } from '../core/orchestrator.error.js';
 import { resolveRetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 
 export type Jitter = 'none' | 'full' | 'equal' | 'decorrelated';
@@ -45,7 +45,7 @@ export const JITTER_MODES: readonly Jitter[] = ['none', 'full', 'equal', 'decorr
 
 /** Retries everything except the library's own refusals, which a retry cannot fix. */
 export function retryUnlessOrchestratorError(error: unknown): boolean {
-  return !isOrchestratorError(error);
+  return !isOrchestratorRefusal(error);
 }
 
 export const DEFAULT_RETRY_OPTIONS: ResolvedRetryOptions = {
