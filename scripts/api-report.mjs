@@ -159,9 +159,10 @@ function exportsOf(program, entry) {
       const target =
         exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
       const declarations = target.declarations ?? [];
-      const typeOnly = exported.declarations?.some((d) =>
-        ts.isTypeOnlyImportOrExportDeclaration(d),
-      );
+      // Worth saying only of a value (a class, a function...): users get its type, not the value.
+      const typeOnly =
+        (target.flags & ts.SymbolFlags.Value) !== 0 &&
+        exported.declarations?.some((d) => ts.isTypeOnlyImportOrExportDeclaration(d));
       return {
         name: exported.name,
         original: target.name,
@@ -223,7 +224,7 @@ function render(entries, unexported) {
       lines.push(
         `### \`${x.name}\``,
         '',
-        `${x.kind}${x.typeOnly ? ', type-only export' : ''}${alias}`,
+        `${x.kind}${x.typeOnly ? ' (exported as a type only)' : ''}${alias}`,
         '',
       );
       lines.push('```ts', x.text, '```', '');
