@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -174,6 +174,9 @@ export type RedisStore = RedisCircuitBreakerStore;
 export type Deep = typeof import('nestjs-orchestrator/dist/retry/retry.policy.js');
 `;
 
+/** The package as npm installed it in the consumer app. */
+const installedPackage = () => join(app, 'node_modules', 'nestjs-orchestrator');
+
 async function linkPeers(nodeModules: string): Promise<void> {
   // The tarball is installed for real; its peers (and their dependencies) are the repository's.
   const skip = new Set(['nestjs-orchestrator', '.bin', '.package-lock.json', '.cache']);
@@ -273,6 +276,38 @@ describe('the packed artifact in a fresh Nest 12 app', () => {
     ) as { type: string; exports: Record<string, unknown> };
     expect(installed.type).toBe('module');
     expect(Object.keys(installed.exports)).toEqual(['.', './redis', './package.json']);
+  });
+
+  it('publishes no @internal declaration (tsconfig.build.json strips them)', async () => {
+    const declarations = packedFiles.filter((f) => f.endsWith('.d.ts'));
+    expect(declarations).toContain('dist/index.d.ts');
+    const leaking: string[] = [];
+    for (const file of declarations) {
+      if ((await readFile(join(installedPackage(), file), 'utf8')).includes('@internal')) {
+        leaking.push(file);
+      }
+    }
+    expect(leaking).toEqual([]);
+  });
+
+  it('ships source maps that carry the sources they map (the sources are not shipped)', async () => {
+    const maps = packedFiles.filter((f) => f.endsWith('.map'));
+    expect(maps).toContain('dist/index.js.map');
+    const unreadable: string[] = [];
+    for (const map of maps) {
+      const { sources, sourcesContent = [] } = JSON.parse(
+        await readFile(join(installedPackage(), map), 'utf8'),
+      ) as { sources: string[]; sourcesContent?: Array<string | null> };
+      sources.forEach((source, i) => {
+        const shipped = packedFiles.includes(posix.join(posix.dirname(map), source));
+        if (typeof sourcesContent[i] !== 'string' && !shipped) unreadable.push(`${map}: ${source}`);
+      });
+    }
+    expect(unreadable).toEqual([]);
+    const indexMap = JSON.parse(
+      await readFile(join(installedPackage(), 'dist/index.js.map'), 'utf8'),
+    ) as { sourcesContent: string[] };
+    expect(indexMap.sourcesContent).toEqual([await readFile(join(REPO, 'lib/index.ts'), 'utf8')]);
   });
 
   it(

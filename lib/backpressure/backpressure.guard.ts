@@ -17,7 +17,9 @@ import type {
 } from './backpressure.store.js';
 import { QueuedCall, runHolding } from './held-call.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
-import { Slot, type SlotOwner } from './slot.js';
+// The guard is its slots' SlotOwner (`free`) structurally: an `implements SlotOwner` clause would
+// name an @internal interface, stripped from the published declarations.
+import { Slot } from './slot.js';
 import { PermitWaiter, WaiterQueue, type Waiter } from './waiter-queue.js';
 
 /**
@@ -74,7 +76,7 @@ const UNTIMED = -1;
  * await guard.tryAcquire(); // rejects with BackpressureShedError when 8 are held
  * try { await work(); } finally { await guard.release(); }
  */
-export class BackpressureGuard implements SlotOwner {
+export class BackpressureGuard {
   readonly options: ResolvedBackpressureOptions;
   readonly name: string;
   readonly store: BackpressureStore;

@@ -109,8 +109,9 @@ export class CircuitBreakerPolicy {
   }
 
   /**
-   * The outcome callbacks of an admitted call. While the circuit stays closed every call shares
-   * one admission, so its callbacks are made once and reused: the hot path allocates no closures.
+   * @internal The outcome callbacks of an admitted call. While the circuit stays closed every
+   * call shares one admission, so its callbacks are made once and reused: the hot path allocates
+   * no closures.
    */
   settlerFor(admission: AdmittedCall): Settler {
     const cached = this.settler;

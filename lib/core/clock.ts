@@ -9,11 +9,20 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms`; rejects with the signal's reason when `signal` aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Monotonic milliseconds with sub-millisecond precision from an arbitrary origin, for measuring
+   * durations (pipeline stage timings). Optional: a clock without it measures them with `now()`.
+   */
+  monotonicNow?(): number;
 }
 
-/** The default clock: `Date.now()` and `setTimeout`, so Jest fake timers drive it too. */
+/**
+ * The default clock: `Date.now()` and `setTimeout`, so Jest fake timers drive it too, and
+ * `performance.now()` for durations.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
@@ -29,3 +38,13 @@ export const systemClock: Clock = {
     });
   },
 };
+
+/**
+ * Starts measuring a duration on `clock`; the function returned gives the milliseconds elapsed
+ * since, read from `monotonicNow()` when the clock has it (sub-millisecond), else from `now()`.
+ */
+export function startStopwatch(clock: Clock): () => number {
+  const read = () => clock.monotonicNow?.() ?? clock.now();
+  const started = read();
+  return () => read() - started;
+}

@@ -1,5 +1,7 @@
 import { describe, expect, it, jest } from '@jest/globals';
+import { FakeClock, flushMicrotasks } from '../../test/support/fake-clock.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
+import { PolicyEngine } from '../core/policy-engine.js';
 import { Pipeline } from './pipeline.js';
 import { PipelineStageError } from './pipeline-stage.error.js';
 import type { StageContext } from './pipeline.types.js';
@@ -214,38 +216,90 @@ describe('Pipeline error handler', () => {
 });
 
 describe('Pipeline.executeTimed', () => {
-  it('reports a non-zero, sub-millisecond duration for a stage far under 1 ms', async () => {
-    const p = new Pipeline<number>('timing').addStage('tiny', (n) => n + 1);
-    await p.executeTimed(0); // warm-up, so JIT compilation does not count
+  /** A pipeline timed by a fake clock, which only the stages move. */
+  function timed<I>(name: string, clock = new FakeClock()) {
+    return { clock, pipeline: new Pipeline<I>(name, PolicyEngine.standalone(clock)) };
+  }
+
+  it('reports each stage as long as the clock moved while it ran, to the fraction of a ms', async () => {
+    const { clock, pipeline } = timed<number>('timing');
+    const p = pipeline
+      .addStage('slow', async (n) => (clock.advance(20), n + 1))
+      .addStage('tiny', (n) => (clock.advance(0.375), n * 2))
+      .addStage('instant', (n) => n);
     const { output, stageTimings } = await p.executeTimed(1);
-    expect(output).toBe(2);
-    expect(stageTimings[0].durationMs).toBeGreaterThan(0);
-    expect(stageTimings[0].durationMs).toBeLessThan(1);
+    expect(output).toBe(4);
+    expect(stageTimings).toEqual([
+      { index: 0, name: 'slow', durationMs: 20 },
+      { index: 1, name: 'tiny', durationMs: 0.375 },
+      { index: 2, name: 'instant', durationMs: 0 },
+    ]);
   });
 
-  it('measures a slow stage in milliseconds and keeps each stage separate', async () => {
-    const p = new Pipeline<number>('timing')
-      .addStage('slow', async (n) => (await sleep(20), n))
-      .addStage('fast', (n) => n);
-    const { stageTimings } = await p.executeTimed(1);
-    expect(stageTimings[0].durationMs).toBeGreaterThanOrEqual(15);
-    expect(stageTimings[1].durationMs).toBeLessThan(stageTimings[0].durationMs);
+  it('counts the waits of a stage policy, on the same clock', async () => {
+    const { clock, pipeline } = timed<string>('timing');
+    let calls = 0;
+    const p = pipeline.addStage(
+      'flaky',
+      (s) => (++calls === 1 ? Promise.reject(new Error('down')) : s),
+      { policy: { retry: { maxAttempts: 2, baseDelayMs: 250, jitter: 'none' } } },
+    );
+    const done = p.executeTimed('x');
+    await flushMicrotasks();
+    expect(clock.pendingSleeps).toBe(1); // the retry's backoff
+    clock.advance(250);
+    const { stageTimings } = await done;
+    expect(stageTimings).toEqual([{ index: 0, name: 'flaky', durationMs: 250 }]);
   });
 
-  it('includes a stage that failed and was recovered', async () => {
-    const p = new Pipeline<string>('timing')
-      .addStage('fail', boom('x'))
+  it('reads monotonicNow() when the clock has it, not the wall clock', async () => {
+    const clock = new FakeClock();
+    let monotonic = 1000.125;
+    const precise = Object.assign(clock, { monotonicNow: () => monotonic });
+    const { pipeline } = timed<string>('timing', precise);
+    const p = pipeline.addStage('step', (s) => {
+      monotonic += 2.5;
+      clock.advance(7); // the wall clock moves too, and must not be what is measured
+      return s;
+    });
+    const { stageTimings } = await p.executeTimed('x');
+    expect(stageTimings[0].durationMs).toBe(2.5);
+  });
+
+  it('includes a stage that failed and was recovered, its handler time included', async () => {
+    const { clock, pipeline } = timed<string>('timing');
+    const p = pipeline
+      .addStage('fail', (): string => {
+        clock.advance(3);
+        throw new Error('x');
+      })
       .addStage('after', (s) => `${s}!`)
-      .withErrorHandler(() => 'r');
+      .withErrorHandler(() => (clock.advance(1.5), 'r'));
     const { output, stageTimings } = await p.executeTimed('in');
     expect(output).toBe('r!');
-    expect(stageTimings.map((t) => t.name)).toEqual(['fail', 'after']);
-    expect(stageTimings.every((t) => t.durationMs > 0)).toBe(true);
+    expect(stageTimings.map(({ name, durationMs }) => [name, durationMs])).toEqual([
+      ['fail', 4.5],
+      ['after', 0],
+    ]);
   });
 
   it('rejects like run when a stage fails without a handler', async () => {
     const p = new Pipeline<string>('timing').addStage('fail', boom('x'));
     await expect(p.executeTimed('in')).rejects.toBeInstanceOf(PipelineStageError);
+  });
+
+  it('times a pipeline built with new Pipeline(name) on the system clock', async () => {
+    // Each reading of performance.now() is 1.625 ms after the last: a stage is read at its start
+    // and its end, nothing in between.
+    let now = 5_000;
+    const spy = jest.spyOn(performance, 'now').mockImplementation(() => (now += 1.625));
+    try {
+      const p = new Pipeline<string>('system').addStage('s', (s) => s);
+      const { stageTimings } = await p.executeTimed('x');
+      expect(stageTimings[0].durationMs).toBe(1.625);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 

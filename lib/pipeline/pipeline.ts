@@ -1,3 +1,4 @@
+import { startStopwatch } from '../core/clock.js';
 import type { OrchestratorEvent } from '../core/events.js';
 import type { Chain } from '../core/layer.js';
 import { checkFunction, checkDuration, checkObject, checkString } from '../core/validate.js';
@@ -36,7 +37,8 @@ type StageResult =
  * to it alone; a run can be aborted or timed out, and reports its stages on the event stream.
  *
  * Without an application (`new Pipeline(name)`), stage policies get private in-memory state and
- * only inline options; `orchestrator.pipeline(name)` shares the application's named policies.
+ * only inline options, and time is the system clock's; `orchestrator.pipeline(name)` shares the
+ * application's named policies and its clock (`forRoot({ clock })`), which also times the stages.
  *
  * @publicApi
  * @example
@@ -139,8 +141,9 @@ export class Pipeline<I, O = I> {
     timings: StageTiming[] | undefined,
   ): Promise<unknown> {
     this.validateRunOptions(options);
-    const scope = new RunAbortScope(this.name, options, this.engine.deps.clock);
-    const started = performance.now();
+    const { clock } = this.engine.deps;
+    const scope = new RunAbortScope(this.name, options, clock);
+    const elapsed = startStopwatch(clock);
     let current = input;
     let begun = 0;
     try {
@@ -150,11 +153,11 @@ export class Pipeline<I, O = I> {
         begun++;
         current = await this.runStage(index, current, scope, timings);
       }
-      this.reportFinished(started, begun, 'success');
+      this.reportFinished(elapsed(), begun, 'success');
       return current;
     } catch (error) {
       const aborted = error instanceof PipelineAbortedError;
-      this.reportFinished(started, begun, aborted ? 'aborted' : 'failure');
+      this.reportFinished(elapsed(), begun, aborted ? 'aborted' : 'failure');
       throw error;
     } finally {
       scope.dispose();
@@ -176,9 +179,9 @@ export class Pipeline<I, O = I> {
     const { name } = this.stages[index];
     const ctx: StageContext = { pipeline: this.name, stage: name, index, signal: scope.signal };
     this.reportStarted(ctx);
-    const started = performance.now();
+    const elapsed = startStopwatch(this.engine.deps.clock);
     const result = await this.attempt(ctx, input, scope);
-    const durationMs = performance.now() - started;
+    const durationMs = elapsed();
     timings?.push({ index, name, durationMs });
     this.reportStageFinished(ctx, durationMs, result.outcome);
     if ('error' in result) throw result.error;
@@ -254,12 +257,11 @@ export class Pipeline<I, O = I> {
 
   /** The run's summary; `stages` counts the stages that started. */
   private reportFinished(
-    started: number,
+    durationMs: number,
     stages: number,
     outcome: 'success' | 'failure' | 'aborted',
   ): void {
     if (!this.events.active) return;
-    const durationMs = performance.now() - started;
     this.emit({ type: 'pipeline.finished', pipeline: this.name, durationMs, stages, outcome });
   }
 

@@ -86,7 +86,10 @@ export interface StageTiming {
   /** The stage's position, from 0. */
   readonly index: number;
   readonly name: string;
-  /** Milliseconds with sub-millisecond precision (`performance.now()`). */
+  /**
+   * Milliseconds with sub-millisecond precision, measured on the application's clock (its
+   * `monotonicNow()`; `performance.now()` for the system clock and for `new Pipeline(name)`).
+   */
   readonly durationMs: number;
 }
 
