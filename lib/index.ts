@@ -135,7 +135,7 @@ export {
 } from './fallback/stream-interrupted.error.js';
 
 // Nest
-export type { PolicyOptions, OrchestratorStores } from './kinds.js';
+export type { PolicyOptions, OrchestratorStores } from './kinds/policy-kinds.js';
 export { Signal } from './core/signal.decorator.js';
 export { OrchestratorModule } from './nest/orchestrator.module.js';
 export type {

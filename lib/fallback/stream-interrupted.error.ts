@@ -1,5 +1,5 @@
 import { errorGuard, OrchestratorError } from '../core/orchestrator.error.js';
-import { messageOf } from '../pipeline/message-of.js';
+import { messageOf } from '../core/message-of.js';
 
 /**
  * What a `@Fallback` handler receives when a stream failed after delivering items: the caller

@@ -1,6 +1,6 @@
 import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 import type { Clock } from '../core/clock.js';
-import type { OrchestratorStores, PolicyOptions } from '../kinds.js';
+import type { OrchestratorStores, PolicyOptions } from '../kinds/policy-kinds.js';
 
 /**
  * Options of `OrchestratorModule.forRoot()`.

@@ -5,7 +5,7 @@ import { EventBus } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { PolicyEngine } from '../core/policy-engine.js';
 import type { PolicyKind } from '../core/policy-kind.js';
-import { STORED_KINDS } from '../kinds.js';
+import { STORED_KINDS } from '../kinds/policy-kinds.js';
 import {
   ORCHESTRATOR_CLOCK,
   ORCHESTRATOR_EVENTS,

@@ -1,6 +1,6 @@
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { check, checkObject } from '../core/validate.js';
-import { STORED_KINDS, validatePolicies } from '../kinds.js';
+import { STORED_KINDS, validatePolicies } from '../kinds/policy-kinds.js';
 import type { OrchestratorModuleOptions } from './orchestrator-options.interface.js';
 
 const STORE_METHODS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(

@@ -1,5 +1,5 @@
 import { errorGuard, OrchestratorError } from '../core/orchestrator.error.js';
-import { messageOf } from './message-of.js';
+import { messageOf } from '../core/message-of.js';
 
 /**
  * A pipeline run was aborted: the caller's `signal` aborted or `timeoutMs` elapsed. The run

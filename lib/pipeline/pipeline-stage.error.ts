@@ -1,5 +1,5 @@
 import { errorGuard, OrchestratorError } from '../core/orchestrator.error.js';
-import { messageOf } from './message-of.js';
+import { messageOf } from '../core/message-of.js';
 
 /**
  * A pipeline stage failed and no error handler recovered it (none was set, or the handler threw).

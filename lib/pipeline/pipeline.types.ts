@@ -1,4 +1,4 @@
-import type { PolicyOptions } from '../kinds.js';
+import type { PolicyOptions } from '../kinds/policy-kinds.js';
 
 /**
  * What each stage receives next to its input.

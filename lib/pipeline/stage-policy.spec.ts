@@ -4,7 +4,7 @@ import { systemClock } from '../core/clock.js';
 import { silentSink } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import type { Call, Layer, Step } from '../core/layer.js';
-import type { PolicyOptions } from '../kinds.js';
+import type { PolicyOptions } from '../kinds/policy-kinds.js';
 import { PolicyEngine } from '../core/policy-engine.js';
 import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
 import { Pipeline } from './pipeline.js';

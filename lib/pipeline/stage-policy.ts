@@ -2,7 +2,7 @@ import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import { Chain, type Layer } from '../core/layer.js';
 import type { LayerOwner, PolicyEngine } from '../core/policy-engine.js';
 import { checkString } from '../core/validate.js';
-import { POLICY_KINDS, validatePolicy, type PolicyOptions } from '../kinds.js';
+import { POLICY_KINDS, validatePolicy, type PolicyOptions } from '../kinds/policy-kinds.js';
 import type { StageContext, StageFn } from './pipeline.types.js';
 
 /** Everything needed to compile one stage. */

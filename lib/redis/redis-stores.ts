@@ -1,4 +1,4 @@
-import type { OrchestratorStores } from '../kinds.js';
+import type { OrchestratorStores } from '../kinds/policy-kinds.js';
 import { RedisBackend, type RedisConnectionSpec } from './redis-backend.js';
 import {
   RedisBackpressureStore,

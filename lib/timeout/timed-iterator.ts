@@ -1,9 +1,16 @@
-import { DeadlineEntry } from '../core/deadline-queue.js';
+import { DeadlineEntry, type DeadlineQueue } from '../core/deadline-queue.js';
 import type { Call, Step } from '../core/layer.js';
 import { returnUpstream } from '../core/streams.js';
 import { AttemptCall } from './attempt-call.js';
 import type { TimeoutPhase } from './timeout.error.js';
-import type { TimeoutLayer } from './timeout.layer.js';
+
+/** What a timed stream needs from its layer: the deadline queues and how to build the error. */
+export interface StreamDeadlines {
+  readonly calls: DeadlineQueue;
+  readonly firstItems: DeadlineQueue | undefined;
+  readonly gaps: DeadlineQueue | undefined;
+  timeoutError(phase: TimeoutPhase): Error;
+}
 
 const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
@@ -46,7 +53,7 @@ export class TimedIterator implements AsyncIterator<unknown> {
   private failure: { error: unknown } | undefined;
 
   constructor(
-    private readonly layer: TimeoutLayer,
+    private readonly layer: StreamDeadlines,
     private readonly step: Step,
     private readonly call: Call,
   ) {}

@@ -1,13 +1,13 @@
-import { backpressureKind } from './backpressure/backpressure.kind.js';
-import { circuitBreakerKind } from './circuit-breaker/circuit-breaker.kind.js';
-import type { OptionsOf, PolicyKind } from './core/policy-kind.js';
-import { PolicyEngine } from './core/policy-engine.js';
-import { InvalidOptionsError } from './core/invalid-options.error.js';
-import { checkObject, closestName } from './core/validate.js';
-import { dedupeKind } from './dedupe/dedupe.kind.js';
-import { rateLimitKind } from './rate-limit/rate-limit.kind.js';
-import { retryKind } from './retry/retry.kind.js';
-import { timeoutKind } from './timeout/timeout.kind.js';
+import { backpressureKind } from '../backpressure/backpressure.kind.js';
+import { circuitBreakerKind } from '../circuit-breaker/circuit-breaker.kind.js';
+import type { OptionsOf, PolicyKind } from '../core/policy-kind.js';
+import { PolicyEngine } from '../core/policy-engine.js';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
+import { checkObject, closestName } from '../core/validate.js';
+import { dedupeKind } from '../dedupe/dedupe.kind.js';
+import { rateLimitKind } from '../rate-limit/rate-limit.kind.js';
+import { retryKind } from '../retry/retry.kind.js';
+import { timeoutKind } from '../timeout/timeout.kind.js';
 
 /**
  * Every policy kind, in composition order (outermost first): the order of a pipeline stage's
