@@ -14,6 +14,7 @@ import type {
   CircuitAdmission,
   CircuitBreakerStore,
   CircuitConfig,
+  CircuitRequest,
   CircuitSnapshot,
   CircuitTransition,
 } from './circuit-breaker.store.js';
@@ -41,6 +42,8 @@ export class CircuitBreakerPolicy {
   readonly options: ResolvedCircuitBreakerOptions;
   readonly config: CircuitConfig;
   readonly store: CircuitBreakerStore;
+  /** One request object for every admit and snapshot: the closed path allocates nothing. */
+  private readonly request: CircuitRequest;
   /** An `isFailure` that throws counts the call as a failure, and its outcome is still recorded. */
   private countsAsFailure(error: unknown): boolean {
     try {
@@ -63,6 +66,7 @@ export class CircuitBreakerPolicy {
     this.options = resolveCircuitBreakerOptions(options, 'CircuitBreakerPolicy');
     const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = this.options;
     this.config = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
+    this.request = { circuit, config: this.config };
     this.store = store ?? new InMemoryCircuitBreakerStore(runtime.clock ?? systemClock);
     this.events = runtime.events ?? silentSink;
   }
@@ -85,7 +89,7 @@ export class CircuitBreakerPolicy {
    * even when the synchronous (in-memory) branch never creates the closure.
    */
   admit(): MaybePromise<CircuitAdmission> {
-    const admission = this.store.admit(this.circuit, this.config);
+    const admission = this.store.admit(this.request);
     if (isPromiseLike(admission)) return this.observeWhenAnswered(admission);
     return admission.admitted && admission.transition === undefined
       ? admission
@@ -95,7 +99,8 @@ export class CircuitBreakerPolicy {
   /** Records how an admitted call ended. Never throws: a store failure becomes an event. */
   settle(admission: AdmittedCall, outcome: CallOutcome): void {
     try {
-      const transition = this.store.record(this.circuit, this.config, admission, outcome);
+      const { circuit, config } = this;
+      const transition = this.store.record({ circuit, config, admission, outcome });
       if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
       else if (transition !== undefined) this.report(transition);
     } catch (error) {
@@ -145,17 +150,17 @@ export class CircuitBreakerPolicy {
   }
 
   async snapshot(): Promise<CircuitSnapshot> {
-    return this.store.snapshot(this.circuit, this.config);
+    return this.store.snapshot(this.request);
   }
 
   /** Opens the circuit by hand, for `recoveryWindowMs`. */
   async open(): Promise<void> {
-    this.report(await this.store.force(this.circuit, this.config, 'open'));
+    this.report(await this.store.force({ ...this.request, state: 'open' }));
   }
 
   /** Closes the circuit by hand and resets its failures. */
   async close(): Promise<void> {
-    this.report(await this.store.force(this.circuit, this.config, 'closed'));
+    this.report(await this.store.force({ ...this.request, state: 'closed' }));
   }
 
   private run<T>(admission: CircuitAdmission, fn: () => T | Promise<T>): Promise<T> {

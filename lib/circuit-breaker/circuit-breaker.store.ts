@@ -47,10 +47,39 @@ export interface CircuitSnapshot {
   readonly probesInFlight: number;
 }
 
+/** What every operation names: the circuit, and the options its store decides with. */
+export interface CircuitRequest {
+  readonly circuit: string;
+  readonly config: CircuitConfig;
+}
+
+/** `admit`: may a call run now? */
+export type AdmitRequest = CircuitRequest;
+
+/** `record`: how a call admitted by `admit` ended. */
+export interface RecordRequest extends CircuitRequest {
+  /** The admission `admit` returned for this call, unchanged. */
+  readonly admission: AdmittedCall;
+  readonly outcome: CallOutcome;
+}
+
+/** `snapshot`: the state as it stands. */
+export type SnapshotRequest = CircuitRequest;
+
+/** `force`: sets the state by hand. */
+export interface ForceRequest extends CircuitRequest {
+  readonly state: 'open' | 'closed';
+}
+
 /**
  * Where circuit state lives. Each decision is one atomic call (a Redis store serves it with one
  * Lua script, one round trip, one clock), so processes sharing a store never race on
  * read-modify-write. Methods may answer synchronously; the engine then adds no microtask hop.
+ *
+ * Every operation takes one request object, so a field added to a request later never breaks a
+ * custom store. A request is read-only, and the engine may reuse one request object for many
+ * calls: read its fields during the operation, never keep the object. See
+ * docs/custom-stores/circuit-breaker.md for what each operation must guarantee.
  *
  * The abstract class is also the Nest injection token:
  * `overrideProvider(CircuitBreakerStore).useValue(myStore)`.
@@ -59,23 +88,14 @@ export interface CircuitSnapshot {
  */
 export abstract class CircuitBreakerStore {
   /** Decides whether a call may run, moving open to half-open when the window has passed. */
-  abstract admit(circuit: string, config: CircuitConfig): MaybePromise<CircuitAdmission>;
+  abstract admit(request: AdmitRequest): MaybePromise<CircuitAdmission>;
 
   /** Records the outcome of an admitted call; returns the transition it caused, if any. */
-  abstract record(
-    circuit: string,
-    config: CircuitConfig,
-    admission: AdmittedCall,
-    outcome: CallOutcome,
-  ): MaybePromise<CircuitTransition | undefined>;
+  abstract record(request: RecordRequest): MaybePromise<CircuitTransition | undefined>;
 
   /** The state as it stands, without side effects (an elapsed open window reads half-open). */
-  abstract snapshot(circuit: string, config: CircuitConfig): MaybePromise<CircuitSnapshot>;
+  abstract snapshot(request: SnapshotRequest): MaybePromise<CircuitSnapshot>;
 
   /** Forces the circuit open (for `recoveryWindowMs`) or closed (failures reset). */
-  abstract force(
-    circuit: string,
-    config: CircuitConfig,
-    state: 'open' | 'closed',
-  ): MaybePromise<CircuitTransition | undefined>;
+  abstract force(request: ForceRequest): MaybePromise<CircuitTransition | undefined>;
 }

@@ -2,12 +2,15 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { CircuitState } from '../core/events.js';
 import {
   CircuitBreakerStore,
+  type AdmitRequest,
   type AdmittedCall,
-  type CallOutcome,
   type CircuitAdmission,
   type CircuitConfig,
   type CircuitSnapshot,
   type CircuitTransition,
+  type ForceRequest,
+  type RecordRequest,
+  type SnapshotRequest,
 } from './circuit-breaker.store.js';
 
 interface ProbeLease {
@@ -44,7 +47,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     super();
   }
 
-  admit(circuit: string, config: CircuitConfig): CircuitAdmission {
+  admit({ circuit, config }: AdmitRequest): CircuitAdmission {
     const entry = this.entry(circuit);
     if (entry.state === 'closed') return entry.closedAdmission;
     const now = this.clock.now();
@@ -56,12 +59,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return this.admitProbe(entry, config, now, transition);
   }
 
-  record(
-    circuit: string,
-    config: CircuitConfig,
-    admission: AdmittedCall,
-    outcome: CallOutcome,
-  ): CircuitTransition | undefined {
+  record({ circuit, config, admission, outcome }: RecordRequest): CircuitTransition | undefined {
     const entry = this.entry(circuit);
     if (admission.epoch !== entry.epoch) return undefined;
     if (admission.probe) this.endProbe(entry, (admission as ProbeAdmission).probeId);
@@ -70,7 +68,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return undefined;
   }
 
-  snapshot(circuit: string): CircuitSnapshot {
+  snapshot({ circuit }: SnapshotRequest): CircuitSnapshot {
     const entry = this.entry(circuit);
     const now = this.clock.now();
     const windowPassed = entry.state === 'open' && now >= entry.openUntil;
@@ -83,11 +81,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     };
   }
 
-  force(
-    circuit: string,
-    config: CircuitConfig,
-    state: 'open' | 'closed',
-  ): CircuitTransition | undefined {
+  force({ circuit, config, state }: ForceRequest): CircuitTransition | undefined {
     const entry = this.entry(circuit);
     const now = this.clock.now();
     if (state === 'closed') {

@@ -2,12 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import {
   CircuitBreakerStore,
+  type AdmitRequest,
   type AdmittedCall,
   type CallOutcome,
   type CircuitAdmission,
   type CircuitConfig,
   type CircuitSnapshot,
   type CircuitTransition,
+  type ForceRequest,
+  type RecordRequest,
+  type SnapshotRequest,
 } from '../circuit-breaker/circuit-breaker.store.js';
 import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
 import type { CircuitState } from '../core/events.js';
@@ -110,10 +114,11 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     this.backend.onClose(() => this.stop());
   }
 
-  admit(circuit: string, config: CircuitConfig): CircuitAdmission | Promise<CircuitAdmission> {
+  admit(request: AdmitRequest): CircuitAdmission | Promise<CircuitAdmission> {
+    const { circuit, config } = request;
     const rejection = this.cachedRejection(circuit);
     if (rejection !== undefined) return rejection;
-    if (!this.backend.available) return this.admitLocally(circuit, config);
+    if (!this.backend.available) return this.admitLocally(request);
     this.listenForTransitions();
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [
@@ -134,23 +139,19 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     };
     return this.backend.run(CB_ADMIT, this.keys(circuit), args, undo).then(
       (reply) => this.toAdmission(circuit, reply as AdmitReply, token),
-      () => this.admitLocally(circuit, config),
+      () => this.admitLocally(request),
     );
   }
 
   record(
-    circuit: string,
-    config: CircuitConfig,
-    admission: AdmittedCall,
-    outcome: CallOutcome,
+    request: RecordRequest,
   ): CircuitTransition | undefined | Promise<CircuitTransition | undefined> {
-    if (this.localAdmissions.has(admission)) {
-      return this.local.record(circuit, config, admission, outcome);
-    }
+    const { circuit, config, admission, outcome } = request;
+    if (this.localAdmissions.has(admission)) return this.local.record(request);
     const token = (admission as RedisAdmittedCall).probeToken ?? '';
     // An ignored outcome of a non-probe call changes nothing: no round trip.
     if (outcome === 'ignored' && token === '') return undefined;
-    if (!this.backend.available) return this.recordLocally(circuit, config, outcome, token);
+    if (!this.backend.available) return this.recordLocally(request, token);
     const args = [
       admission.epoch,
       OUTCOMES[outcome],
@@ -163,15 +164,15 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     ];
     return this.backend.run(CB_RECORD, this.keys(circuit), args).then(
       (reply) => this.toTransition(circuit, reply as TransitionReply),
-      () => this.recordLocally(circuit, config, outcome, token),
+      () => this.recordLocally(request, token),
     );
   }
 
-  snapshot(circuit: string, _config?: CircuitConfig): CircuitSnapshot | Promise<CircuitSnapshot> {
-    if (!this.backend.available) return this.local.snapshot(circuit);
-    return this.backend.run(CB_SNAPSHOT, this.keys(circuit), []).then(
+  snapshot(request: SnapshotRequest): CircuitSnapshot | Promise<CircuitSnapshot> {
+    if (!this.backend.available) return this.local.snapshot(request);
+    return this.backend.run(CB_SNAPSHOT, this.keys(request.circuit), []).then(
       (reply) => toSnapshot(reply as SnapshotReply),
-      () => this.local.snapshot(circuit),
+      () => this.local.snapshot(request),
     );
   }
 
@@ -180,11 +181,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
    * @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached: a forced
    * state that only this process knew of would be misleading.
    */
-  async force(
-    circuit: string,
-    config: CircuitConfig,
-    state: 'open' | 'closed',
-  ): Promise<CircuitTransition | undefined> {
+  async force({ circuit, config, state }: ForceRequest): Promise<CircuitTransition | undefined> {
     const args = [
       state === 'open' ? 'o' : 'c',
       Math.ceil(config.recoveryWindowMs),
@@ -242,8 +239,8 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     return { from: STATES[from], to: STATES[to], at: now };
   }
 
-  private admitLocally(circuit: string, config: CircuitConfig): CircuitAdmission {
-    const admission = this.local.admit(circuit, config);
+  private admitLocally(request: AdmitRequest): CircuitAdmission {
+    const admission = this.local.admit(request);
     this.localAdmissions.add(admission);
     return admission;
   }
@@ -252,20 +249,16 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
    * Redis is unavailable: failures still count, on this process's own breaker, and a probe's
    * slot in Redis is freed once Redis answers again (else it stays taken for `probeLeaseMs`).
    */
-  private recordLocally(
-    circuit: string,
-    config: CircuitConfig,
-    outcome: CallOutcome,
-    probeToken: string,
-  ): CircuitTransition | undefined {
+  private recordLocally(request: RecordRequest, probeToken: string): CircuitTransition | undefined {
+    const { circuit, config, outcome } = request;
     if (probeToken !== '') {
       const args = [probeToken];
       const lease = config.probeLeaseMs;
       this.backend.settle(CB_RELEASE_PROBE, this.keys(circuit), args, lease).catch(noop);
     }
     if (outcome !== 'failure') return undefined;
-    const { epoch } = this.local.snapshot(circuit);
-    return this.local.record(circuit, config, { admitted: true, epoch, probe: false }, outcome);
+    const { epoch } = this.local.snapshot(request);
+    return this.local.record({ ...request, admission: { admitted: true, epoch, probe: false } });
   }
 
   private cachedRejection(circuit: string): CircuitAdmission | undefined {

@@ -54,13 +54,13 @@ export function describeCircuitBreakerStoreContract(
       if (store !== undefined) await fixture.destroy?.(store);
     });
 
-    const admit = async (circuit: string) => store.admit(circuit, config);
+    const admit = async (circuit: string) => store.admit({ circuit, config });
     const record = async (
       circuit: string,
       admission: AdmittedCall,
       outcome: 'success' | 'failure' | 'ignored',
-    ) => store.record(circuit, config, admission, outcome);
-    const snapshot = async (circuit: string) => store.snapshot(circuit, config);
+    ) => store.record({ circuit, config, admission, outcome });
+    const snapshot = async (circuit: string) => store.snapshot({ circuit, config });
 
     async function trip(circuit: string): Promise<void> {
       for (let i = 0; i < config.threshold; i++)
@@ -255,18 +255,18 @@ export function describeCircuitBreakerStoreContract(
       const circuit = freshCircuit('force');
       await record(circuit, admitted(await admit(circuit)), 'failure');
 
-      expect(await store.force(circuit, config, 'open')).toMatchObject({
+      expect(await store.force({ circuit, config, state: 'open' })).toMatchObject({
         from: 'closed',
         to: 'open',
       });
       expect((await admit(circuit)).admitted).toBe(false);
-      expect(await store.force(circuit, config, 'closed')).toMatchObject({
+      expect(await store.force({ circuit, config, state: 'closed' })).toMatchObject({
         from: 'open',
         to: 'closed',
       });
       expect(await snapshot(circuit)).toMatchObject({ state: 'closed', failures: 0 });
       expect((await admit(circuit)).admitted).toBe(true);
-      expect(await store.force(circuit, config, 'closed')).toBeUndefined();
+      expect(await store.force({ circuit, config, state: 'closed' })).toBeUndefined();
     });
 
     it('keeps circuits apart by name', async () => {
