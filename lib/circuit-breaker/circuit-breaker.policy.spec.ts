@@ -102,7 +102,11 @@ describe('CircuitBreakerPolicy (seed tests)', () => {
     expect(store.snapshot({ circuit: 'svc', config }).failures).toBe(0);
     expect(store.snapshot({ circuit: 'svc', config }).openUntil).toBeNull();
     store.force({ circuit: 'svc', config, state: 'open' });
-    expect(store.snapshot({ circuit: 'svc', config }).openUntil).toBe(clock.now() + 1000);
+    expect(store.snapshot({ circuit: 'svc', config })).toMatchObject({
+      state: 'open',
+      openUntil: null, // held until closed by hand: no recovery window
+      forced: true,
+    });
     store.force({ circuit: 'svc', config, state: 'closed' });
     expect(store.snapshot({ circuit: 'svc', config }).openUntil).toBeNull();
   });
@@ -283,7 +287,9 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     const clock = new FakeClock();
     const store = new InMemoryCircuitBreakerStore(clock);
     const config = { threshold: 1, recoveryWindowMs: 10, halfOpenMaxCalls: 2, probeLeaseMs: 100 };
-    store.force({ circuit: 'svc', config, state: 'open' });
+    const opener = store.admit({ circuit: 'svc', config });
+    if (!opener.admitted) throw new Error('closed circuit should admit');
+    store.record({ circuit: 'svc', config, admission: opener, outcome: 'failure' });
     clock.advance(10);
     const first = store.admit({ circuit: 'svc', config });
     clock.advance(100); // the first probe's lease has run out
@@ -313,7 +319,7 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     expect(await cb.state()).toBe('open');
   });
 
-  it('forcing an open circuit open again extends it without a second transition', async () => {
+  it('forcing an open circuit open again holds it without a second transition', async () => {
     const events: OrchestratorEvent[] = [];
     const clock = new FakeClock();
     const cb = new CircuitBreakerPolicy(

@@ -31,7 +31,9 @@ type Rejection = Extract<CircuitAdmission, { admitted: false }>;
 /**
  * A circuit breaker over a store: closed until `threshold` consecutive failures, then open for
  * `recoveryWindowMs`, then half-open with at most `halfOpenMaxCalls` probes; a probe's success
- * closes it, a probe's failure opens it again. Pure: no Nest, clock injected.
+ * closes it, a probe's failure opens it again. The open -> half-open event is reported as the
+ * window ends (the store's timer), not at the next call. `open()` holds the circuit open until
+ * `close()`. Pure: no Nest, clock injected.
  *
  * @publicApi
  * @example
@@ -55,6 +57,8 @@ export class CircuitBreakerPolicy {
 
   private readonly events: EventSink;
   private settler: Settler | undefined;
+  /** Reports the transitions a store makes on its own (the recovery window ending). */
+  private readonly onTransition = (transition: CircuitTransition): void => this.report(transition);
 
   constructor(
     readonly circuit: string,
@@ -99,8 +103,8 @@ export class CircuitBreakerPolicy {
   /** Records how an admitted call ended. Never throws: a store failure becomes an event. */
   settle(admission: AdmittedCall, outcome: CallOutcome): void {
     try {
-      const { circuit, config } = this;
-      const transition = this.store.record({ circuit, config, admission, outcome });
+      const { circuit, config, onTransition } = this;
+      const transition = this.store.record({ circuit, config, admission, outcome, onTransition });
       if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
       else if (transition !== undefined) this.report(transition);
     } catch (error) {
@@ -153,7 +157,10 @@ export class CircuitBreakerPolicy {
     return this.store.snapshot(this.request);
   }
 
-  /** Opens the circuit by hand, for `recoveryWindowMs`. */
+  /**
+   * Opens the circuit by hand and holds it open (no probes, whatever `recoveryWindowMs` says)
+   * until `close()`: a maintenance switch.
+   */
   async open(): Promise<void> {
     this.report(await this.store.force({ ...this.request, state: 'open' }));
   }

@@ -42,9 +42,11 @@ export interface CircuitSnapshot {
   readonly state: CircuitState;
   readonly failures: number;
   readonly epoch: number;
-  /** When an open circuit starts admitting probes (epoch ms), else null. */
+  /** When an open circuit starts admitting probes (epoch ms), else null (also while forced). */
   readonly openUntil: number | null;
   readonly probesInFlight: number;
+  /** True while held open by `force('open')`, until `force('closed')`; absent reads false. */
+  readonly forced?: boolean;
 }
 
 /** What every operation names: the circuit, and the options its store decides with. */
@@ -56,11 +58,21 @@ export interface CircuitRequest {
 /** `admit`: may a call run now? */
 export type AdmitRequest = CircuitRequest;
 
+/** Told of a transition a store makes on its own, later, without a call asking. */
+export type TransitionListener = (transition: CircuitTransition) => void;
+
 /** `record`: how a call admitted by `admit` ended. */
 export interface RecordRequest extends CircuitRequest {
   /** The admission `admit` returned for this call, unchanged. */
   readonly admission: AdmittedCall;
   readonly outcome: CallOutcome;
+  /**
+   * When this outcome opens the circuit, the store tells this listener of the open -> half-open
+   * transition as the recovery window ends (a timer), so that it is reported when it happens
+   * rather than at the next call. A store that cannot may ignore it: `admit` then reports the
+   * transition lazily, as before. Called at most once per transition, never for a forced state.
+   */
+  readonly onTransition?: TransitionListener;
 }
 
 /** `snapshot`: the state as it stands. */
@@ -96,6 +108,9 @@ export abstract class CircuitBreakerStore {
   /** The state as it stands, without side effects (an elapsed open window reads half-open). */
   abstract snapshot(request: SnapshotRequest): MaybePromise<CircuitSnapshot>;
 
-  /** Forces the circuit open (for `recoveryWindowMs`) or closed (failures reset). */
+  /**
+   * Forces the circuit open, held until `force('closed')` (no recovery window, no probes), or
+   * closed (failures reset).
+   */
   abstract force(request: ForceRequest): MaybePromise<CircuitTransition | undefined>;
 }

@@ -11,7 +11,28 @@ import {
   type ForceRequest,
   type RecordRequest,
   type SnapshotRequest,
+  type TransitionListener,
 } from './circuit-breaker.store.js';
+
+/** setTimeout's ceiling: a longer delay would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The retry hint of a circuit held open by hand: nobody knows when it will close, so callers
+ * are told to come back after one recovery window (1 s when the window is 0).
+ */
+export function heldOpenRetryAfterMs(config: CircuitConfig): number {
+  return config.recoveryWindowMs > 0 ? Math.ceil(config.recoveryWindowMs) : 1000;
+}
+
+/** A listener's failure must not escape a timer (it would crash the process). */
+function notify(listener: TransitionListener, transition: CircuitTransition): void {
+  try {
+    listener(transition);
+  } catch {
+    // The engine's listener only emits an event; a throwing subscriber is the app's to fix.
+  }
+}
 
 interface ProbeLease {
   readonly id: number;
@@ -26,6 +47,10 @@ interface CircuitEntry {
   failures: number;
   epoch: number;
   openUntil: number;
+  /** Held open by `force('open')` until `force('closed')`: no recovery window, no probes. */
+  forced: boolean;
+  /** Moves open to half-open as the recovery window ends, for a listener that asked. */
+  recoveryTimer: ReturnType<typeof setTimeout> | undefined;
   /** The probes in flight while half-open, oldest first, each with its lease deadline. */
   probes: ProbeLease[];
   /** Reused for every call admitted while closed, so the hot path allocates nothing. */
@@ -33,7 +58,10 @@ interface CircuitEntry {
 }
 
 /**
- * Process-local circuit state: synchronous answers, lazy time-based transitions (no timers).
+ * Process-local circuit state, answered synchronously. Time-based transitions happen lazily at
+ * the next call, and also by an unref'd timer as the recovery window ends when the outcome that
+ * opened the circuit came with an `onTransition` listener (the engine always gives one), so the
+ * open -> half-open event is reported when it happens. A transition or a forced state clears it.
  *
  * @publicApi
  */
@@ -50,6 +78,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   admit({ circuit, config }: AdmitRequest): CircuitAdmission {
     const entry = this.entry(circuit);
     if (entry.state === 'closed') return entry.closedAdmission;
+    if (entry.forced) return { admitted: false, retryAfterMs: heldOpenRetryAfterMs(config) };
     const now = this.clock.now();
     let transition: CircuitTransition | undefined;
     if (entry.state === 'open') {
@@ -59,29 +88,32 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return this.admitProbe(entry, config, now, transition);
   }
 
-  record({ circuit, config, admission, outcome }: RecordRequest): CircuitTransition | undefined {
+  record(request: RecordRequest): CircuitTransition | undefined {
+    const { circuit, admission, outcome } = request;
     const entry = this.entry(circuit);
     if (admission.epoch !== entry.epoch) return undefined;
     if (admission.probe) this.endProbe(entry, (admission as ProbeAdmission).probeId);
     if (outcome === 'success') return this.recordSuccess(entry);
-    if (outcome === 'failure') return this.recordFailure(entry, config);
+    if (outcome === 'failure') return this.recordFailure(entry, request);
     return undefined;
   }
 
   snapshot({ circuit }: SnapshotRequest): CircuitSnapshot {
     const entry = this.entry(circuit);
     const now = this.clock.now();
-    const windowPassed = entry.state === 'open' && now >= entry.openUntil;
+    const windowPassed = entry.state === 'open' && !entry.forced && now >= entry.openUntil;
     return {
       state: windowPassed ? 'half-open' : entry.state,
       failures: entry.failures,
       epoch: entry.epoch,
-      openUntil: entry.state === 'open' ? entry.openUntil : null,
+      openUntil: entry.state === 'open' && !entry.forced ? entry.openUntil : null,
       probesInFlight: entry.state === 'half-open' ? this.liveProbes(entry, now) : 0,
+      forced: entry.forced,
     };
   }
 
-  force({ circuit, config, state }: ForceRequest): CircuitTransition | undefined {
+  /** Forcing open an open circuit holds it without a transition (same epoch). */
+  force({ circuit, state }: ForceRequest): CircuitTransition | undefined {
     const entry = this.entry(circuit);
     const now = this.clock.now();
     if (state === 'closed') {
@@ -89,7 +121,9 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
       return entry.state === 'closed' ? undefined : this.moveTo(entry, 'closed', now);
     }
     const transition = entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now);
-    entry.openUntil = now + config.recoveryWindowMs;
+    this.stopRecoveryTimer(entry);
+    entry.forced = true;
+    entry.openUntil = 0;
     return transition;
   }
 
@@ -129,13 +163,49 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return entry.state === 'half-open' ? this.moveTo(entry, 'closed', this.clock.now()) : undefined;
   }
 
-  private recordFailure(entry: CircuitEntry, config: CircuitConfig): CircuitTransition | undefined {
+  private recordFailure(
+    entry: CircuitEntry,
+    request: RecordRequest,
+  ): CircuitTransition | undefined {
     entry.failures++;
-    if (entry.state === 'closed' && entry.failures < config.threshold) return undefined;
+    if (entry.state === 'closed' && entry.failures < request.config.threshold) return undefined;
+    return this.open(entry, request);
+  }
+
+  private open(entry: CircuitEntry, request: RecordRequest): CircuitTransition {
     const now = this.clock.now();
     const transition = this.moveTo(entry, 'open', now);
-    entry.openUntil = now + config.recoveryWindowMs;
+    entry.openUntil = now + request.config.recoveryWindowMs;
+    if (request.onTransition !== undefined) this.armRecoveryTimer(entry, request.onTransition);
     return transition;
+  }
+
+  /**
+   * Fires as the recovery window ends and moves the circuit to half-open, unless a transition
+   * came first (which cleared the timer). Real time drives the timer, the store's clock decides:
+   * woken early by a clock that runs behind, it waits again for what the clock says is left.
+   */
+  private armRecoveryTimer(entry: CircuitEntry, listener: TransitionListener): void {
+    const epoch = entry.epoch;
+    const fire = () => {
+      entry.recoveryTimer = undefined;
+      if (entry.state !== 'open' || entry.forced || entry.epoch !== epoch) return;
+      const now = this.clock.now();
+      if (now < entry.openUntil) return arm(entry.openUntil - now);
+      notify(listener, this.moveTo(entry, 'half-open', now));
+    };
+    const arm = (delayMs: number) => {
+      entry.recoveryTimer = setTimeout(fire, Math.min(delayMs, MAX_TIMER_MS));
+      entry.recoveryTimer.unref?.();
+    };
+    this.stopRecoveryTimer(entry);
+    arm(entry.openUntil - this.clock.now());
+  }
+
+  private stopRecoveryTimer(entry: CircuitEntry): void {
+    if (entry.recoveryTimer === undefined) return;
+    clearTimeout(entry.recoveryTimer);
+    entry.recoveryTimer = undefined;
   }
 
   /** Every transition starts a new epoch, which turns outcomes still in flight stale. */
@@ -143,6 +213,8 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     const from = entry.state;
     entry.state = to;
     entry.epoch++;
+    entry.forced = false;
+    this.stopRecoveryTimer(entry);
     entry.probes = [];
     entry.closedAdmission = { admitted: true, epoch: entry.epoch, probe: false };
     return { from, to, at };
@@ -168,6 +240,8 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
         failures: 0,
         epoch: 0,
         openUntil: 0,
+        forced: false,
+        recoveryTimer: undefined,
         probes: [],
         closedAdmission: { admitted: true, epoch: 0, probe: false },
       };

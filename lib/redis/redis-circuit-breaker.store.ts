@@ -20,6 +20,7 @@ import {
   CB_ADMIT,
   CB_FORCE,
   CB_RECORD,
+  CB_RECOVER,
   CB_RELEASE_PROBE,
   CB_SNAPSHOT,
 } from './lua/circuit-breaker.lua.js';
@@ -31,6 +32,7 @@ import {
 } from './redis-backend.js';
 import type { RedisClient } from './redis-client.js';
 import type { RedisBackendOptions } from './redis-options.js';
+import { RecoveryTimers, type RecoverReply } from './circuit-recovery-timers.js';
 import { RedisUnavailableError } from './redis-unavailable.error.js';
 
 /**
@@ -61,7 +63,7 @@ interface KnownCircuit {
 
 type AdmitReply = [number, number, number, number, number, string];
 type TransitionReply = [number, number?, number?, number?, string?, string?];
-type SnapshotReply = [string, number, number, number, number, number];
+type SnapshotReply = [string, number, number, number, number, number, number];
 
 const STATES: Record<string, CircuitState> = { c: 'closed', o: 'open', h: 'half-open' };
 const OUTCOMES: Record<CallOutcome, string> = { success: 's', failure: 'f', ignored: 'i' };
@@ -100,6 +102,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   /** Server time minus `Date.now()`, from the last reply; only used for pub/sub messages. */
   private offsetMs: number | undefined;
   private listener?: ChannelListener;
+  private readonly recovery = new RecoveryTimers((request, epoch) => this.recover(request, epoch));
 
   constructor(
     client: RedisClient | RedisConnectionSpec | RedisBackend,
@@ -163,7 +166,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
       circuit,
     ];
     return this.backend.run(CB_RECORD, this.keys(circuit), args).then(
-      (reply) => this.toTransition(circuit, reply as TransitionReply),
+      (reply) => this.recorded(request, reply as TransitionReply),
       () => this.recordLocally(request, token),
     );
   }
@@ -228,6 +231,27 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
       transition,
     };
     return probe;
+  }
+
+  /** An outcome that opened the circuit arms this process's timer for the window's end. */
+  private recorded(request: RecordRequest, reply: TransitionReply): CircuitTransition | undefined {
+    const transition = this.toTransition(request.circuit, reply);
+    if (transition?.to === 'open' && request.onTransition !== undefined) {
+      const [, epoch = 0, now = 0, openUntil = 0] = reply;
+      this.recovery.arm(request, epoch, openUntil - now);
+    }
+    return transition;
+  }
+
+  /** Asks Redis to end the recovery window the timer of `recovery` saw end. */
+  private recover(request: RecordRequest, epoch: number): Promise<RecoverReply> {
+    const { circuit, config } = request;
+    const args = [epoch, this.ttl(config), this.channel, circuit];
+    return this.backend.run(CB_RECOVER, this.keys(circuit), args).then((reply) => {
+      const [code, newEpoch = 0] = reply as RecoverReply;
+      if (code === 2) this.clearOpen(circuit, newEpoch);
+      return reply as RecoverReply;
+    });
   }
 
   private toTransition(circuit: string, reply: TransitionReply): CircuitTransition | undefined {
@@ -299,18 +323,22 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   }
 
   private stop(): void {
+    this.recovery.clear();
     this.listener?.close();
     this.knownCircuits.clear();
   }
 }
 
-function toSnapshot([s, failures, epoch, openUntil, probes, now]: SnapshotReply): CircuitSnapshot {
-  const windowPassed = s === 'o' && now >= openUntil;
+function toSnapshot(reply: SnapshotReply): CircuitSnapshot {
+  const [s, failures, epoch, openUntil, probes, now, held] = reply;
+  const forced = held === 1;
+  const windowPassed = s === 'o' && !forced && now >= openUntil;
   return {
     state: windowPassed ? 'half-open' : STATES[s],
     failures,
     epoch,
-    openUntil: s === 'o' ? openUntil : null,
+    openUntil: s === 'o' && !forced ? openUntil : null,
     probesInFlight: s === 'h' ? probes : 0,
+    forced,
   };
 }

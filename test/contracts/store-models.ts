@@ -421,9 +421,11 @@ export interface SnapshotObservation {
   readonly state: ModelCircuitState;
   readonly failures: number;
   readonly epoch: number;
-  /** Whether `openUntil` is set (it is, exactly while open). */
+  /** Whether `openUntil` is set (it is, exactly while open and not held open by force). */
   readonly open: boolean;
   readonly probesInFlight: number;
+  /** Held open by `force('open')` until `force('closed')`. */
+  readonly forced: boolean;
 }
 
 export function observeTransition(
@@ -456,6 +458,7 @@ export function observeSnapshot(
     epoch: number;
     openUntil: number | null;
     probesInFlight: number;
+    forced?: boolean;
   },
   baseEpoch: number,
 ): SnapshotObservation {
@@ -465,6 +468,7 @@ export function observeSnapshot(
     epoch: snapshot.epoch - baseEpoch,
     open: snapshot.openUntil !== null,
     probesInFlight: snapshot.probesInFlight,
+    forced: snapshot.forced === true,
   };
 }
 
@@ -483,13 +487,15 @@ export interface RecordResult {
  * Consecutive failures open a closed circuit at `threshold`; an outcome counts only in the epoch
  * its call was admitted in (every transition starts a new epoch); half-open admits at most
  * `halfOpenMaxCalls` probes, a probe's outcome frees its slot, a probe success closes and a probe
- * failure re-opens. `force('open')` on an open circuit is no transition (it only restarts the
- * window); `force('closed')` always resets the failures.
+ * failure re-opens. `force('open')` holds the circuit open (no window, no probes) until
+ * `force('closed')`; on an open circuit it is no transition (same epoch). `force('closed')`
+ * always resets the failures.
  */
 export class CircuitModel {
   state: ModelCircuitState = 'closed';
   failures = 0;
   epoch = 0;
+  forced = false;
   private readonly probes = new Set<number>();
   private readonly admissions: ModelAdmission[] = [];
 
@@ -514,7 +520,7 @@ export class CircuitModel {
     if (this.state === 'closed') return this.grant(false);
     let transition: TransitionObservation | undefined;
     if (this.state === 'open') {
-      if (!this.windowElapsed) return { admitted: false };
+      if (!this.windowElapsed || this.forced) return { admitted: false };
       transition = this.moveTo('half-open');
     }
     const withTransition = transition === undefined ? {} : { transition };
@@ -542,18 +548,21 @@ export class CircuitModel {
 
   force(to: 'open' | 'closed'): TransitionObservation | undefined {
     if (to === 'closed') this.failures = 0;
-    // Forcing the state a circuit is in is no transition (open restarts its window).
-    return this.state !== to ? this.moveTo(to) : undefined;
+    // Forcing the state a circuit is in is no transition (an open one is held from now on).
+    const transition = this.state !== to ? this.moveTo(to) : undefined;
+    if (to === 'open') this.forced = true;
+    return transition;
   }
 
   snapshot(): SnapshotObservation {
-    const open = this.state === 'open';
+    const open = this.state === 'open' && !this.forced;
     return {
       state: open && this.windowElapsed ? 'half-open' : this.state,
       failures: this.failures,
       epoch: this.epoch,
       open,
       probesInFlight: this.state === 'half-open' ? this.probes.size : 0,
+      forced: this.forced,
     };
   }
 
@@ -566,6 +575,7 @@ export class CircuitModel {
     const from = this.state;
     this.state = to;
     this.epoch++;
+    this.forced = false;
     this.probes.clear();
     return { from, to };
   }

@@ -185,6 +185,41 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     expect(await a.snapshot({ circuit, config: CONFIG })).toEqual(before);
   });
 
+  it('holds a forced open fleet-wide, past the window and every cache, until forced closed', async () => {
+    const config: CircuitConfig = { ...CONFIG, recoveryWindowMs: 200 };
+    const circuit = fresh('held');
+    await a.force({ circuit, config, state: 'open' });
+    expect((await b.admit({ circuit, config })).admitted).toBe(false);
+
+    await delay(3 * config.recoveryWindowMs); // b's cached refusal has lapsed: it asks Redis
+
+    expect((await b.admit({ circuit, config })).admitted).toBe(false);
+    expect(await b.snapshot({ circuit, config })).toMatchObject({ state: 'open', forced: true });
+    await a.force({ circuit, config, state: 'closed' });
+    await waitUntil(async () => (await b.admit({ circuit, config })).admitted, {
+      timeoutMs: 1000,
+      what: 'b admitting once the circuit is forced closed',
+    });
+  });
+
+  it("reports open -> half-open once: by the opener's timer, not again in another admission", async () => {
+    const config: CircuitConfig = { ...CONFIG, recoveryWindowMs: 200 };
+    const circuit = fresh('timer');
+    const heard: unknown[] = [];
+    for (let i = 0; i < config.threshold; i++) {
+      const admission = admitted(await a.admit({ circuit, config }));
+      const onTransition = (t: unknown) => heard.push(t);
+      await a.record({ circuit, config, admission, outcome: 'failure', onTransition });
+    }
+
+    await waitUntil(() => heard.length > 0, { timeoutMs: 3000, what: 'the timer transition' });
+
+    expect(heard).toEqual([expect.objectContaining({ from: 'open', to: 'half-open' })]);
+    const probe = await b.admit({ circuit, config });
+    expect(probe).toMatchObject({ admitted: true, probe: true });
+    expect(probe.transition).toBeUndefined();
+  });
+
   it('keeps both keys of a circuit under one hash tag and the prefix', async () => {
     const circuit = fresh('tagged');
     await trip(a, circuit);
@@ -300,7 +335,10 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     const store = track(new RedisCircuitBreakerStore(safeClient(server), options));
     const probing: CircuitConfig = { ...CONFIG, recoveryWindowMs: 0, probeLeaseMs: 60_000 };
     const circuit = fresh('probe-degraded');
-    await store.force({ circuit, config: probing, state: 'open' });
+    for (let i = 0; i < probing.threshold; i++) {
+      const admission = admitted(await store.admit({ circuit, config: probing }));
+      await store.record({ circuit, config: probing, admission, outcome: 'failure' });
+    }
     const probe = admitted(await store.admit({ circuit, config: probing }));
     expect(probe.probe).toBe(true);
     expect(await store.admit({ circuit, config: probing })).toMatchObject({ admitted: false }); // slot taken
