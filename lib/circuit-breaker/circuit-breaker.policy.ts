@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type CircuitState, type EventSink } from '../core/events.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { withoutStack } from '../core/orchestrator.error.js';
-import { checkString } from '../core/validate.js';
+import { checkString, definedOnly } from '../core/validate.js';
 import {
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
@@ -17,6 +17,7 @@ import type {
   CircuitRequest,
   CircuitSnapshot,
   CircuitTransition,
+  RecordRequest,
 } from './circuit-breaker.store.js';
 import { CircuitOpenError } from './circuit-open.error.js';
 import { InMemoryCircuitBreakerStore } from './in-memory-circuit-breaker.store.js';
@@ -56,6 +57,9 @@ export class CircuitBreakerPolicy {
   }
 
   private readonly events: EventSink;
+  private readonly clock: Clock;
+  /** Whether calls are timed (`slowCallMs` is set): each call then gets its own settler. */
+  private readonly timesCalls: boolean;
   private settler: Settler | undefined;
   /** Reports the transitions a store makes on its own (the recovery window ending). */
   private readonly onTransition = (transition: CircuitTransition): void => this.report(transition);
@@ -68,10 +72,11 @@ export class CircuitBreakerPolicy {
   ) {
     checkString('CircuitBreakerPolicy: circuit', circuit);
     this.options = resolveCircuitBreakerOptions(options, 'CircuitBreakerPolicy');
-    const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = this.options;
-    this.config = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
+    this.config = storeConfig(this.options);
+    this.clock = runtime.clock ?? systemClock;
+    this.timesCalls = this.config.slowCallMs !== undefined;
     this.request = { circuit, config: this.config };
-    this.store = store ?? new InMemoryCircuitBreakerStore(runtime.clock ?? systemClock);
+    this.store = store ?? new InMemoryCircuitBreakerStore(this.clock);
     this.events = runtime.events ?? silentSink;
   }
 
@@ -100,11 +105,25 @@ export class CircuitBreakerPolicy {
       : this.observe(admission);
   }
 
-  /** Records how an admitted call ended. Never throws: a store failure becomes an event. */
-  settle(admission: AdmittedCall, outcome: CallOutcome): void {
+  /**
+   * Records how an admitted call ended, `startedAt` (clock ms) telling its duration when calls
+   * are timed. Never throws: a store failure becomes an event.
+   */
+  settle(admission: AdmittedCall, outcome: CallOutcome, startedAt?: number): void {
     try {
       const { circuit, config, onTransition } = this;
-      const transition = this.store.record({ circuit, config, admission, outcome, onTransition });
+      const request: RecordRequest =
+        startedAt === undefined
+          ? { circuit, config, admission, outcome, onTransition }
+          : {
+              circuit,
+              config,
+              admission,
+              outcome,
+              onTransition,
+              durationMs: this.since(startedAt),
+            };
+      const transition = this.store.record(request);
       if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
       else if (transition !== undefined) this.report(transition);
     } catch (error) {
@@ -113,8 +132,17 @@ export class CircuitBreakerPolicy {
   }
 
   /** Settles from an error, applying the `isFailure` filter. */
-  settleError(admission: AdmittedCall, error: unknown): void {
-    this.settle(admission, this.countsAsFailure(error) ? 'failure' : 'ignored');
+  settleError(admission: AdmittedCall, error: unknown, startedAt?: number): void {
+    this.settle(admission, this.countsAsFailure(error) ? 'failure' : 'ignored', startedAt);
+  }
+
+  /** When a call starts, if calls are timed (for `settle`'s `startedAt`). */
+  startTime(): number | undefined {
+    return this.timesCalls ? this.clock.now() : undefined;
+  }
+
+  private since(startedAt: number): number {
+    return Math.max(0, this.clock.now() - startedAt);
   }
 
   /**
@@ -122,6 +150,7 @@ export class CircuitBreakerPolicy {
    * one admission, so its callbacks are made once and reused: the hot path allocates no closures.
    */
   settlerFor(admission: AdmittedCall): Settler {
+    if (this.timesCalls) return new Settler(this, admission, this.clock.now());
     const cached = this.settler;
     if (cached !== undefined && cached.admission === admission) return cached;
     const settler = new Settler(this, admission);
@@ -237,15 +266,32 @@ export class Settler {
   constructor(
     private readonly policy: CircuitBreakerPolicy,
     readonly admission: AdmittedCall,
+    /** When the call started, if calls are timed. */
+    readonly startedAt?: number,
   ) {}
 
   readonly success = <T>(value: T): T => {
-    this.policy.settle(this.admission, 'success');
+    this.policy.settle(this.admission, 'success', this.startedAt);
     return value;
   };
 
   readonly failure = (error: unknown): never => {
-    this.policy.settleError(this.admission, error);
+    this.policy.settleError(this.admission, error, this.startedAt);
     throw error;
+  };
+}
+
+/** What the store needs of the options; the window's fields only when the breaker uses rates. */
+function storeConfig(options: ResolvedCircuitBreakerOptions): CircuitConfig {
+  const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = options;
+  const config: CircuitConfig = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
+  const { failureRateThreshold, slowCallRateThreshold, slowCallMs } = options;
+  if (failureRateThreshold === undefined && slowCallRateThreshold === undefined) return config;
+  const { minimumCalls, windowMs } = options;
+  return {
+    ...config,
+    ...definedOnly({ failureRateThreshold, slowCallRateThreshold, slowCallMs, windowMs }),
+    minimumCalls,
+    ...(windowMs === undefined ? { windowSize: options.windowSize } : {}),
   };
 }

@@ -1,19 +1,37 @@
 import type { CircuitState } from '../core/events.js';
 import type { MaybePromise } from '../core/maybe-promise.js';
 
-/** The part of a breaker's options a store needs to decide. */
+/**
+ * The part of a breaker's options a store needs to decide. With `failureRateThreshold` or
+ * `slowCallRateThreshold` set, the closed circuit opens on the rates of a window of outcomes
+ * (the last `windowSize` calls, or the calls of the last `windowMs`) once it holds
+ * `minimumCalls`, and `threshold` is unused; without them, on `threshold` consecutive failures.
+ */
 export interface CircuitConfig {
   readonly threshold: number;
   readonly recoveryWindowMs: number;
   readonly halfOpenMaxCalls: number;
   readonly probeLeaseMs: number;
+  readonly failureRateThreshold?: number;
+  readonly slowCallRateThreshold?: number;
+  /** A call whose `durationMs` is above it counts as slow. */
+  readonly slowCallMs?: number;
+  readonly minimumCalls?: number;
+  readonly windowSize?: number;
+  readonly windowMs?: number;
 }
+
+/** Why a circuit opened. */
+export type CircuitOpenReason =
+  'consecutive-failures' | 'failure-rate' | 'slow-call-rate' | 'probe-failure' | 'forced';
 
 export interface CircuitTransition {
   readonly from: CircuitState;
   readonly to: CircuitState;
   /** Epoch ms, from the store's clock. */
   readonly at: number;
+  /** On a transition to open: why. */
+  readonly reason?: CircuitOpenReason;
 }
 
 /**
@@ -47,6 +65,10 @@ export interface CircuitSnapshot {
   readonly probesInFlight: number;
   /** True while held open by `force('open')`, until `force('closed')`; absent reads false. */
   readonly forced?: boolean;
+  /** With a rate window: the calls it holds now, and their failure and slow-call shares (0..1). */
+  readonly windowCalls?: number;
+  readonly failureRate?: number;
+  readonly slowCallRate?: number;
 }
 
 /** What every operation names: the circuit, and the options its store decides with. */
@@ -66,6 +88,8 @@ export interface RecordRequest extends CircuitRequest {
   /** The admission `admit` returned for this call, unchanged. */
   readonly admission: AdmittedCall;
   readonly outcome: CallOutcome;
+  /** How long the call took (ms); given when `config.slowCallMs` is set. */
+  readonly durationMs?: number;
   /**
    * When this outcome opens the circuit, the store tells this listener of the open -> half-open
    * transition as the recovery window ends (a timer), so that it is reported when it happens

@@ -3,9 +3,9 @@ import type { CircuitState } from '../core/events.js';
 import {
   CircuitBreakerStore,
   type AdmitRequest,
-  type AdmittedCall,
   type CircuitAdmission,
   type CircuitConfig,
+  type CircuitOpenReason,
   type CircuitSnapshot,
   type CircuitTransition,
   type ForceRequest,
@@ -13,49 +13,17 @@ import {
   type SnapshotRequest,
   type TransitionListener,
 } from './circuit-breaker.store.js';
-
-/** setTimeout's ceiling: a longer delay would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/**
- * The retry hint of a circuit held open by hand: nobody knows when it will close, so callers
- * are told to come back after one recovery window (1 s when the window is 0).
- */
-export function heldOpenRetryAfterMs(config: CircuitConfig): number {
-  return config.recoveryWindowMs > 0 ? Math.ceil(config.recoveryWindowMs) : 1000;
-}
-
-/** A listener's failure must not escape a timer (it would crash the process). */
-function notify(listener: TransitionListener, transition: CircuitTransition): void {
-  try {
-    listener(transition);
-  } catch {
-    // The engine's listener only emits an event; a throwing subscriber is the app's to fix.
-  }
-}
-
-interface ProbeLease {
-  readonly id: number;
-  readonly deadline: number;
-}
-
-/** A probe's admission names its lease, so its outcome frees that slot and no other. */
-type ProbeAdmission = AdmittedCall & { readonly probeId: number };
-
-interface CircuitEntry {
-  state: CircuitState;
-  failures: number;
-  epoch: number;
-  openUntil: number;
-  /** Held open by `force('open')` until `force('closed')`: no recovery window, no probes. */
-  forced: boolean;
-  /** Moves open to half-open as the recovery window ends, for a listener that asked. */
-  recoveryTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The probes in flight while half-open, oldest first, each with its lease deadline. */
-  probes: ProbeLease[];
-  /** Reused for every call admitted while closed, so the hot path allocates nothing. */
-  closedAdmission: AdmittedCall;
-}
+import {
+  MAX_TIMER_MS,
+  heldOpenRetryAfterMs,
+  newEntry,
+  notify,
+  stopRecoveryTimer,
+  withWindow,
+  type CircuitEntry,
+  type ProbeAdmission,
+} from './circuit-entry.js';
+import { createWindow, isSlow, usesRates, windowFits, windowReason } from './outcome-window.js';
 
 /**
  * Process-local circuit state, answered synchronously. Time-based transitions happen lazily at
@@ -93,16 +61,19 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     const entry = this.entry(circuit);
     if (admission.epoch !== entry.epoch) return undefined;
     if (admission.probe) this.endProbe(entry, (admission as ProbeAdmission).probeId);
+    if (entry.state === 'closed' && usesRates(request.config)) {
+      return this.recordInWindow(entry, request);
+    }
     if (outcome === 'success') return this.recordSuccess(entry);
     if (outcome === 'failure') return this.recordFailure(entry, request);
     return undefined;
   }
 
-  snapshot({ circuit }: SnapshotRequest): CircuitSnapshot {
+  snapshot({ circuit, config }: SnapshotRequest): CircuitSnapshot {
     const entry = this.entry(circuit);
     const now = this.clock.now();
     const windowPassed = entry.state === 'open' && !entry.forced && now >= entry.openUntil;
-    return {
+    const snapshot: CircuitSnapshot = {
       state: windowPassed ? 'half-open' : entry.state,
       failures: entry.failures,
       epoch: entry.epoch,
@@ -110,6 +81,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
       probesInFlight: entry.state === 'half-open' ? this.liveProbes(entry, now) : 0,
       forced: entry.forced,
     };
+    return withWindow(snapshot, entry, config, now);
   }
 
   /** Forcing open an open circuit holds it without a transition (same epoch). */
@@ -120,8 +92,9 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
       entry.failures = 0;
       return entry.state === 'closed' ? undefined : this.moveTo(entry, 'closed', now);
     }
-    const transition = entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now);
-    this.stopRecoveryTimer(entry);
+    const transition =
+      entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now, 'forced');
+    stopRecoveryTimer(entry);
     entry.forced = true;
     entry.openUntil = 0;
     return transition;
@@ -168,13 +141,35 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     request: RecordRequest,
   ): CircuitTransition | undefined {
     entry.failures++;
-    if (entry.state === 'closed' && entry.failures < request.config.threshold) return undefined;
-    return this.open(entry, request);
+    if (entry.state !== 'closed') return this.open(entry, request, 'probe-failure');
+    if (entry.failures < request.config.threshold) return undefined;
+    return this.open(entry, request, 'consecutive-failures');
   }
 
-  private open(entry: CircuitEntry, request: RecordRequest): CircuitTransition {
+  /** A closed circuit that opens on rates: the outcome joins the window, which may open it. */
+  private recordInWindow(
+    entry: CircuitEntry,
+    request: RecordRequest,
+  ): CircuitTransition | undefined {
+    const { config, outcome } = request;
+    if (outcome === 'ignored') return undefined;
+    entry.failures = outcome === 'failure' ? entry.failures + 1 : 0;
+    if (entry.window === undefined || !windowFits(entry.window, config)) {
+      entry.window = createWindow(config);
+    }
     const now = this.clock.now();
-    const transition = this.moveTo(entry, 'open', now);
+    entry.window.add(outcome === 'failure', isSlow(config, request.durationMs), now);
+    const reason = windowReason(entry.window.stats(now), config);
+    return reason === undefined ? undefined : this.open(entry, request, reason);
+  }
+
+  private open(
+    entry: CircuitEntry,
+    request: RecordRequest,
+    reason: CircuitOpenReason,
+  ): CircuitTransition {
+    const now = this.clock.now();
+    const transition = this.moveTo(entry, 'open', now, reason);
     entry.openUntil = now + request.config.recoveryWindowMs;
     if (request.onTransition !== undefined) this.armRecoveryTimer(entry, request.onTransition);
     return transition;
@@ -198,26 +193,26 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
       entry.recoveryTimer = setTimeout(fire, Math.min(delayMs, MAX_TIMER_MS));
       entry.recoveryTimer.unref?.();
     };
-    this.stopRecoveryTimer(entry);
+    stopRecoveryTimer(entry);
     arm(entry.openUntil - this.clock.now());
   }
 
-  private stopRecoveryTimer(entry: CircuitEntry): void {
-    if (entry.recoveryTimer === undefined) return;
-    clearTimeout(entry.recoveryTimer);
-    entry.recoveryTimer = undefined;
-  }
-
   /** Every transition starts a new epoch, which turns outcomes still in flight stale. */
-  private moveTo(entry: CircuitEntry, to: CircuitState, at: number): CircuitTransition {
+  private moveTo(
+    entry: CircuitEntry,
+    to: CircuitState,
+    at: number,
+    reason?: CircuitOpenReason,
+  ): CircuitTransition {
     const from = entry.state;
     entry.state = to;
     entry.epoch++;
     entry.forced = false;
-    this.stopRecoveryTimer(entry);
+    stopRecoveryTimer(entry);
+    entry.window?.reset(); // each closed spell starts its window afresh
     entry.probes = [];
     entry.closedAdmission = { admitted: true, epoch: entry.epoch, probe: false };
-    return { from, to, at };
+    return reason === undefined ? { from, to, at } : { from, to, at, reason };
   }
 
   /**
@@ -235,16 +230,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   private lookup(circuit: string): CircuitEntry {
     let entry = this.circuits.get(circuit);
     if (entry === undefined) {
-      entry = {
-        state: 'closed',
-        failures: 0,
-        epoch: 0,
-        openUntil: 0,
-        forced: false,
-        recoveryTimer: undefined,
-        probes: [],
-        closedAdmission: { admitted: true, epoch: 0, probe: false },
-      };
+      entry = newEntry();
       this.circuits.set(circuit, entry);
     }
     return entry;

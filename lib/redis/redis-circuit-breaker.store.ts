@@ -7,6 +7,7 @@ import {
   type CallOutcome,
   type CircuitAdmission,
   type CircuitConfig,
+  type CircuitOpenReason,
   type CircuitSnapshot,
   type CircuitTransition,
   type ForceRequest,
@@ -14,6 +15,8 @@ import {
   type SnapshotRequest,
 } from '../circuit-breaker/circuit-breaker.store.js';
 import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
+import { usesRates } from '../circuit-breaker/outcome-window.js';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import type { CircuitState } from '../core/events.js';
 import { checkNumber } from '../core/validate.js';
 import {
@@ -119,6 +122,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
 
   admit(request: AdmitRequest): CircuitAdmission | Promise<CircuitAdmission> {
     const { circuit, config } = request;
+    if (usesRates(config)) return Promise.reject(ratesUnsupported(circuit, config));
     const rejection = this.cachedRejection(circuit);
     if (rejection !== undefined) return rejection;
     if (!this.backend.available) return this.admitLocally(request);
@@ -194,7 +198,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     ];
     try {
       const reply = await this.backend.run(CB_FORCE, this.keys(circuit), args);
-      return this.toTransition(circuit, reply as TransitionReply);
+      return this.toTransition(circuit, reply as TransitionReply, 'forced');
     } catch (error) {
       throw new RedisUnavailableError(`circuit "${circuit}": force ${state}`, { cause: error });
     }
@@ -235,7 +239,8 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
 
   /** An outcome that opened the circuit arms this process's timer for the window's end. */
   private recorded(request: RecordRequest, reply: TransitionReply): CircuitTransition | undefined {
-    const transition = this.toTransition(request.circuit, reply);
+    const reason = reply[4] === 'h' ? 'probe-failure' : 'consecutive-failures';
+    const transition = this.toTransition(request.circuit, reply, reason);
     if (transition?.to === 'open' && request.onTransition !== undefined) {
       const [, epoch = 0, now = 0, openUntil = 0] = reply;
       this.recovery.arm(request, epoch, openUntil - now);
@@ -254,13 +259,21 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     });
   }
 
-  private toTransition(circuit: string, reply: TransitionReply): CircuitTransition | undefined {
+  /** `reason`: why the circuit opened, when the reply moved it to open. */
+  private toTransition(
+    circuit: string,
+    reply: TransitionReply,
+    reason: CircuitOpenReason,
+  ): CircuitTransition | undefined {
     const [code, epoch = 0, now = 0, openUntil = 0, from = 'c', to = 'c'] = reply;
     if (code !== 2) return undefined;
     this.offsetMs = now - Date.now();
-    if (to === 'o') this.cacheOpen(circuit, epoch, openUntil - now);
-    else this.clearOpen(circuit, epoch);
-    return { from: STATES[from], to: STATES[to], at: now };
+    if (to !== 'o') {
+      this.clearOpen(circuit, epoch);
+      return { from: STATES[from], to: STATES[to], at: now };
+    }
+    this.cacheOpen(circuit, epoch, openUntil - now);
+    return { from: STATES[from], to: 'open', at: now, reason };
   }
 
   private admitLocally(request: AdmitRequest): CircuitAdmission {
@@ -341,4 +354,14 @@ function toSnapshot(reply: SnapshotReply): CircuitSnapshot {
     probesInFlight: s === 'h' ? probes : 0,
     forced,
   };
+}
+
+/** Failure-rate and slow-call windows are not served by this store yet: say so, loudly. */
+function ratesUnsupported(circuit: string, config: CircuitConfig): InvalidOptionsError {
+  const field =
+    config.failureRateThreshold !== undefined ? 'failureRateThreshold' : 'slowCallRateThreshold';
+  return new InvalidOptionsError(
+    `circuit "${circuit}": circuitBreaker.${field}`,
+    'is not supported by RedisCircuitBreakerStore yet (only the in-memory store has rate windows)',
+  );
 }
