@@ -47,7 +47,8 @@ import { RedisUnavailableError } from './redis-unavailable.error.js';
 export interface RedisCircuitBreakerStoreOptions extends RedisBackendOptions {
   /**
    * How long the state of a circuit nobody writes to is kept; never less than twice
-   * `recoveryWindowMs + probeLeaseMs`. @default 86_400_000 (24 h)
+   * `recoveryWindowMs + probeLeaseMs`. A circuit held open by `force('open')` lapses (reads
+   * closed) this long after the force, unless forced open again. @default 86_400_000 (24 h)
    */
   stateTtlMs?: number;
 }

@@ -48,8 +48,6 @@ local window = tonumber(ARGV[7])
 local from = ''
 if s == 'o' then
   if st[4] == '1' then
-    -- Held by force: every refusal that reaches Redis keeps the held state from expiring.
-    touch(KEYS[1], ttl)
     local hint = held_hint(window)
     return {0, e, now, now + hint, hint, ''}
   end
