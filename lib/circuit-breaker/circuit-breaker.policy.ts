@@ -17,7 +17,6 @@ import type {
   CircuitRequest,
   CircuitSnapshot,
   CircuitTransition,
-  RecordRequest,
 } from './circuit-breaker.store.js';
 import { CircuitOpenError } from './circuit-open.error.js';
 import { InMemoryCircuitBreakerStore } from './in-memory-circuit-breaker.store.js';
@@ -112,17 +111,8 @@ export class CircuitBreakerPolicy {
   settle(admission: AdmittedCall, outcome: CallOutcome, startedAt?: number): void {
     try {
       const { circuit, config, onTransition } = this;
-      const request: RecordRequest =
-        startedAt === undefined
-          ? { circuit, config, admission, outcome, onTransition }
-          : {
-              circuit,
-              config,
-              admission,
-              outcome,
-              onTransition,
-              durationMs: this.since(startedAt),
-            };
+      const durationMs = startedAt === undefined ? undefined : this.since(startedAt);
+      const request = { circuit, config, admission, outcome, onTransition, durationMs };
       const transition = this.store.record(request);
       if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
       else if (transition !== undefined) this.report(transition);
