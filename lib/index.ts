@@ -32,12 +32,18 @@ export {
 } from './circuit-breaker/circuit-breaker.policy.js';
 export {
   CircuitBreakerStore,
+  type AdmitRequest,
   type AdmittedCall,
   type CallOutcome,
   type CircuitAdmission,
   type CircuitConfig,
+  type CircuitRequest,
   type CircuitSnapshot,
   type CircuitTransition,
+  type ForceRequest,
+  type RecordRequest,
+  type SnapshotRequest,
+  type TransitionListener,
 } from './circuit-breaker/circuit-breaker.store.js';
 export { InMemoryCircuitBreakerStore } from './circuit-breaker/in-memory-circuit-breaker.store.js';
 export { CircuitOpenError, isCircuitOpenError } from './circuit-breaker/circuit-open.error.js';

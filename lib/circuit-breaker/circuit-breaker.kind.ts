@@ -20,6 +20,13 @@ export const circuitBreakerKind = {
     'halfOpenMaxCalls',
     'probeLeaseMs',
     'isFailure',
+    'failureRateThreshold',
+    'minimumCalls',
+    'windowSize',
+    'windowMs',
+    'slowCallMs',
+    'slowCallRateThreshold',
+    'syncIntervalMs',
   ],
   resolve: (options, scope) => resolveCircuitBreakerOptions(options, scope),
   store: {

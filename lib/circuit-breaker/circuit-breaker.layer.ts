@@ -70,6 +70,8 @@ class BreakerIterator implements AsyncIterator<unknown> {
   private opening: Promise<void> | undefined;
   /** The admission whose outcome is still to be recorded. */
   private admission: AdmittedCall | undefined;
+  /** When the stream was admitted, if the breaker times calls (`slowCallMs`). */
+  private startedAt: number | undefined;
   /** True while a `next()` of the inner iterator is pending. */
   private reading = false;
   private closed = false;
@@ -118,6 +120,7 @@ class BreakerIterator implements AsyncIterator<unknown> {
     }
     if (this.closed) return this.policy.settle(admission, 'ignored'); // left while admitted
     this.admission = admission;
+    this.startedAt = this.policy.startTime();
     try {
       this.inner = this.step.stream(this.call)[Symbol.asyncIterator]();
     } catch (error) {
@@ -132,7 +135,7 @@ class BreakerIterator implements AsyncIterator<unknown> {
     this.closed = true;
     if (admission !== undefined) {
       if (this.call.signal?.aborted) this.policy.settle(admission, 'ignored');
-      else this.policy.settleError(admission, error);
+      else this.policy.settleError(admission, error, this.startedAt);
     }
     throw error;
   }
@@ -143,6 +146,6 @@ class BreakerIterator implements AsyncIterator<unknown> {
     const admission = this.admission;
     if (admission === undefined) return;
     this.admission = undefined;
-    this.policy.settle(admission, outcome);
+    this.policy.settle(admission, outcome, this.startedAt);
   }
 }

@@ -91,20 +91,24 @@ describe('CircuitBreakerPolicy (seed tests)', () => {
       halfOpenMaxCalls: 1,
       probeLeaseMs: 5000,
     };
-    expect(store.snapshot('svc').failures).toBe(0);
-    const admission = store.admit('svc', config);
+    expect(store.snapshot({ circuit: 'svc', config }).failures).toBe(0);
+    const admission = store.admit({ circuit: 'svc', config });
     if (!admission.admitted) throw new Error('closed circuit should admit');
-    store.record('svc', config, admission, 'failure');
-    expect(store.snapshot('svc').failures).toBe(1);
-    store.record('svc', config, admission, 'failure');
-    expect(store.snapshot('svc').failures).toBe(2);
-    store.record('svc', config, admission, 'success');
-    expect(store.snapshot('svc').failures).toBe(0);
-    expect(store.snapshot('svc').openUntil).toBeNull();
-    store.force('svc', config, 'open');
-    expect(store.snapshot('svc').openUntil).toBe(clock.now() + 1000);
-    store.force('svc', config, 'closed');
-    expect(store.snapshot('svc').openUntil).toBeNull();
+    store.record({ circuit: 'svc', config, admission, outcome: 'failure' });
+    expect(store.snapshot({ circuit: 'svc', config }).failures).toBe(1);
+    store.record({ circuit: 'svc', config, admission, outcome: 'failure' });
+    expect(store.snapshot({ circuit: 'svc', config }).failures).toBe(2);
+    store.record({ circuit: 'svc', config, admission, outcome: 'success' });
+    expect(store.snapshot({ circuit: 'svc', config }).failures).toBe(0);
+    expect(store.snapshot({ circuit: 'svc', config }).openUntil).toBeNull();
+    store.force({ circuit: 'svc', config, state: 'open' });
+    expect(store.snapshot({ circuit: 'svc', config })).toMatchObject({
+      state: 'open',
+      openUntil: null, // held until closed by hand: no recovery window
+      forced: true,
+    });
+    store.force({ circuit: 'svc', config, state: 'closed' });
+    expect(store.snapshot({ circuit: 'svc', config }).openUntil).toBeNull();
   });
 
   it('test_circuit_state_eq (states are plain strings)', async () => {
@@ -283,17 +287,19 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     const clock = new FakeClock();
     const store = new InMemoryCircuitBreakerStore(clock);
     const config = { threshold: 1, recoveryWindowMs: 10, halfOpenMaxCalls: 2, probeLeaseMs: 100 };
-    store.force('svc', config, 'open');
+    const opener = store.admit({ circuit: 'svc', config });
+    if (!opener.admitted) throw new Error('closed circuit should admit');
+    store.record({ circuit: 'svc', config, admission: opener, outcome: 'failure' });
     clock.advance(10);
-    const first = store.admit('svc', config);
+    const first = store.admit({ circuit: 'svc', config });
     clock.advance(100); // the first probe's lease has run out
-    const second = store.admit('svc', config);
-    const third = store.admit('svc', config);
+    const second = store.admit({ circuit: 'svc', config });
+    const third = store.admit({ circuit: 'svc', config });
     expect([first.admitted, second.admitted, third.admitted]).toEqual([true, true, true]);
     if (!first.admitted) throw new Error('unreachable');
-    store.record('svc', config, first, 'ignored'); // the lapsed probe reports late
-    expect(store.admit('svc', config).admitted).toBe(false); // two live probes still hold both slots
-    expect(store.snapshot('svc').probesInFlight).toBe(2);
+    store.record({ circuit: 'svc', config, admission: first, outcome: 'ignored' }); // the lapsed probe reports late
+    expect(store.admit({ circuit: 'svc', config }).admitted).toBe(false); // two live probes still hold both slots
+    expect(store.snapshot({ circuit: 'svc', config }).probesInFlight).toBe(2);
   });
 
   it('an isFailure that throws counts the call as a failure and keeps the original error', async () => {
@@ -313,7 +319,7 @@ describe('CircuitBreakerPolicy beyond the seed', () => {
     expect(await cb.state()).toBe('open');
   });
 
-  it('forcing an open circuit open again extends it without a second transition', async () => {
+  it('forcing an open circuit open again holds it without a second transition', async () => {
     const events: OrchestratorEvent[] = [];
     const clock = new FakeClock();
     const cb = new CircuitBreakerPolicy(

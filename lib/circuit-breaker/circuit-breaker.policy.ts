@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentSink, type CircuitState, type EventSink } from '../core/events.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { withoutStack } from '../core/orchestrator.error.js';
-import { checkString } from '../core/validate.js';
+import { checkString, definedOnly } from '../core/validate.js';
 import {
   resolveCircuitBreakerOptions,
   type CircuitBreakerOptions,
@@ -14,6 +14,7 @@ import type {
   CircuitAdmission,
   CircuitBreakerStore,
   CircuitConfig,
+  CircuitRequest,
   CircuitSnapshot,
   CircuitTransition,
 } from './circuit-breaker.store.js';
@@ -30,7 +31,9 @@ type Rejection = Extract<CircuitAdmission, { admitted: false }>;
 /**
  * A circuit breaker over a store: closed until `threshold` consecutive failures, then open for
  * `recoveryWindowMs`, then half-open with at most `halfOpenMaxCalls` probes; a probe's success
- * closes it, a probe's failure opens it again. Pure: no Nest, clock injected.
+ * closes it, a probe's failure opens it again. The open -> half-open event is reported as the
+ * window ends (the store's timer), not at the next call. `open()` holds the circuit open until
+ * `close()`. Pure: no Nest, clock injected.
  *
  * @publicApi
  * @example
@@ -41,6 +44,8 @@ export class CircuitBreakerPolicy {
   readonly options: ResolvedCircuitBreakerOptions;
   readonly config: CircuitConfig;
   readonly store: CircuitBreakerStore;
+  /** One request object for every admit and snapshot: the closed path allocates nothing. */
+  private readonly request: CircuitRequest;
   /** An `isFailure` that throws counts the call as a failure, and its outcome is still recorded. */
   private countsAsFailure(error: unknown): boolean {
     try {
@@ -51,7 +56,12 @@ export class CircuitBreakerPolicy {
   }
 
   private readonly events: EventSink;
+  private readonly clock: Clock;
+  /** Whether calls are timed (`slowCallMs` is set): each call then gets its own settler. */
+  private readonly timesCalls: boolean;
   private settler: Settler | undefined;
+  /** Reports the transitions a store makes on its own (the recovery window ending). */
+  private readonly onTransition = (transition: CircuitTransition): void => this.report(transition);
 
   constructor(
     readonly circuit: string,
@@ -61,9 +71,11 @@ export class CircuitBreakerPolicy {
   ) {
     checkString('CircuitBreakerPolicy: circuit', circuit);
     this.options = resolveCircuitBreakerOptions(options, 'CircuitBreakerPolicy');
-    const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = this.options;
-    this.config = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
-    this.store = store ?? new InMemoryCircuitBreakerStore(runtime.clock ?? systemClock);
+    this.config = storeConfig(this.options);
+    this.clock = runtime.clock ?? systemClock;
+    this.timesCalls = this.config.slowCallMs !== undefined;
+    this.request = { circuit, config: this.config };
+    this.store = store ?? new InMemoryCircuitBreakerStore(this.clock);
     this.events = runtime.events ?? silentSink;
   }
 
@@ -85,17 +97,23 @@ export class CircuitBreakerPolicy {
    * even when the synchronous (in-memory) branch never creates the closure.
    */
   admit(): MaybePromise<CircuitAdmission> {
-    const admission = this.store.admit(this.circuit, this.config);
+    const admission = this.store.admit(this.request);
     if (isPromiseLike(admission)) return this.observeWhenAnswered(admission);
     return admission.admitted && admission.transition === undefined
       ? admission
       : this.observe(admission);
   }
 
-  /** Records how an admitted call ended. Never throws: a store failure becomes an event. */
-  settle(admission: AdmittedCall, outcome: CallOutcome): void {
+  /**
+   * Records how an admitted call ended, `startedAt` (clock ms) telling its duration when calls
+   * are timed. Never throws: a store failure becomes an event.
+   */
+  settle(admission: AdmittedCall, outcome: CallOutcome, startedAt?: number): void {
     try {
-      const transition = this.store.record(this.circuit, this.config, admission, outcome);
+      const { circuit, config, onTransition } = this;
+      const durationMs = startedAt === undefined ? undefined : this.since(startedAt);
+      const request = { circuit, config, admission, outcome, onTransition, durationMs };
+      const transition = this.store.record(request);
       if (isPromiseLike(transition)) this.reportWhenRecorded(transition);
       else if (transition !== undefined) this.report(transition);
     } catch (error) {
@@ -104,8 +122,17 @@ export class CircuitBreakerPolicy {
   }
 
   /** Settles from an error, applying the `isFailure` filter. */
-  settleError(admission: AdmittedCall, error: unknown): void {
-    this.settle(admission, this.countsAsFailure(error) ? 'failure' : 'ignored');
+  settleError(admission: AdmittedCall, error: unknown, startedAt?: number): void {
+    this.settle(admission, this.countsAsFailure(error) ? 'failure' : 'ignored', startedAt);
+  }
+
+  /** When a call starts, if calls are timed (for `settle`'s `startedAt`). */
+  startTime(): number | undefined {
+    return this.timesCalls ? this.clock.now() : undefined;
+  }
+
+  private since(startedAt: number): number {
+    return Math.max(0, this.clock.now() - startedAt);
   }
 
   /**
@@ -114,6 +141,7 @@ export class CircuitBreakerPolicy {
    * no closures.
    */
   settlerFor(admission: AdmittedCall): Settler {
+    if (this.timesCalls) return new Settler(this, admission, this.clock.now());
     const cached = this.settler;
     if (cached !== undefined && cached.admission === admission) return cached;
     const settler = new Settler(this, admission);
@@ -146,17 +174,20 @@ export class CircuitBreakerPolicy {
   }
 
   async snapshot(): Promise<CircuitSnapshot> {
-    return this.store.snapshot(this.circuit, this.config);
+    return this.store.snapshot(this.request);
   }
 
-  /** Opens the circuit by hand, for `recoveryWindowMs`. */
+  /**
+   * Opens the circuit by hand and holds it open (no probes, whatever `recoveryWindowMs` says)
+   * until `close()`: a maintenance switch.
+   */
   async open(): Promise<void> {
-    this.report(await this.store.force(this.circuit, this.config, 'open'));
+    this.report(await this.store.force({ ...this.request, state: 'open' }));
   }
 
   /** Closes the circuit by hand and resets its failures. */
   async close(): Promise<void> {
-    this.report(await this.store.force(this.circuit, this.config, 'closed'));
+    this.report(await this.store.force({ ...this.request, state: 'closed' }));
   }
 
   private run<T>(admission: CircuitAdmission, fn: () => T | Promise<T>): Promise<T> {
@@ -226,15 +257,32 @@ export class Settler {
   constructor(
     private readonly policy: CircuitBreakerPolicy,
     readonly admission: AdmittedCall,
+    /** When the call started, if calls are timed. */
+    readonly startedAt?: number,
   ) {}
 
   readonly success = <T>(value: T): T => {
-    this.policy.settle(this.admission, 'success');
+    this.policy.settle(this.admission, 'success', this.startedAt);
     return value;
   };
 
   readonly failure = (error: unknown): never => {
-    this.policy.settleError(this.admission, error);
+    this.policy.settleError(this.admission, error, this.startedAt);
     throw error;
+  };
+}
+
+/** What the store needs of the options; the window's fields only when the breaker uses rates. */
+function storeConfig(options: ResolvedCircuitBreakerOptions): CircuitConfig {
+  const { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs } = options;
+  const config: CircuitConfig = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
+  const { failureRateThreshold, slowCallRateThreshold, slowCallMs } = options;
+  if (failureRateThreshold === undefined && slowCallRateThreshold === undefined) return config;
+  const { minimumCalls, windowMs } = options;
+  return {
+    ...config,
+    ...definedOnly({ failureRateThreshold, slowCallRateThreshold, slowCallMs, windowMs }),
+    minimumCalls,
+    ...(windowMs === undefined ? { windowSize: options.windowSize } : {}),
   };
 }

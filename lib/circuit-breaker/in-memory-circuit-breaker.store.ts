@@ -2,35 +2,34 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { CircuitState } from '../core/events.js';
 import {
   CircuitBreakerStore,
-  type AdmittedCall,
-  type CallOutcome,
+  type AdmitRequest,
   type CircuitAdmission,
   type CircuitConfig,
+  type CircuitOpenReason,
   type CircuitSnapshot,
   type CircuitTransition,
+  type ForceRequest,
+  type RecordRequest,
+  type SnapshotRequest,
+  type TransitionListener,
 } from './circuit-breaker.store.js';
-
-interface ProbeLease {
-  readonly id: number;
-  readonly deadline: number;
-}
-
-/** A probe's admission names its lease, so its outcome frees that slot and no other. */
-type ProbeAdmission = AdmittedCall & { readonly probeId: number };
-
-interface CircuitEntry {
-  state: CircuitState;
-  failures: number;
-  epoch: number;
-  openUntil: number;
-  /** The probes in flight while half-open, oldest first, each with its lease deadline. */
-  probes: ProbeLease[];
-  /** Reused for every call admitted while closed, so the hot path allocates nothing. */
-  closedAdmission: AdmittedCall;
-}
+import {
+  MAX_TIMER_MS,
+  heldOpenRetryAfterMs,
+  newEntry,
+  notify,
+  stopRecoveryTimer,
+  withWindow,
+  type CircuitEntry,
+  type ProbeAdmission,
+} from './circuit-entry.js';
+import { createWindow, isSlow, usesRates, windowFits, windowReason } from './outcome-window.js';
 
 /**
- * Process-local circuit state: synchronous answers, lazy time-based transitions (no timers).
+ * Process-local circuit state, answered synchronously. Time-based transitions happen lazily at
+ * the next call, and also by an unref'd timer as the recovery window ends when the outcome that
+ * opened the circuit came with an `onTransition` listener (the engine always gives one), so the
+ * open -> half-open event is reported when it happens. A transition or a forced state clears it.
  *
  * @publicApi
  */
@@ -44,9 +43,10 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     super();
   }
 
-  admit(circuit: string, config: CircuitConfig): CircuitAdmission {
+  admit({ circuit, config }: AdmitRequest): CircuitAdmission {
     const entry = this.entry(circuit);
     if (entry.state === 'closed') return entry.closedAdmission;
+    if (entry.forced) return { admitted: false, retryAfterMs: heldOpenRetryAfterMs(config) };
     const now = this.clock.now();
     let transition: CircuitTransition | undefined;
     if (entry.state === 'open') {
@@ -56,46 +56,47 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return this.admitProbe(entry, config, now, transition);
   }
 
-  record(
-    circuit: string,
-    config: CircuitConfig,
-    admission: AdmittedCall,
-    outcome: CallOutcome,
-  ): CircuitTransition | undefined {
+  record(request: RecordRequest): CircuitTransition | undefined {
+    const { circuit, admission, outcome } = request;
     const entry = this.entry(circuit);
     if (admission.epoch !== entry.epoch) return undefined;
     if (admission.probe) this.endProbe(entry, (admission as ProbeAdmission).probeId);
+    if (entry.state === 'closed' && usesRates(request.config)) {
+      return this.recordInWindow(entry, request);
+    }
     if (outcome === 'success') return this.recordSuccess(entry);
-    if (outcome === 'failure') return this.recordFailure(entry, config);
+    if (outcome === 'failure') return this.recordFailure(entry, request);
     return undefined;
   }
 
-  snapshot(circuit: string): CircuitSnapshot {
+  snapshot({ circuit, config }: SnapshotRequest): CircuitSnapshot {
     const entry = this.entry(circuit);
     const now = this.clock.now();
-    const windowPassed = entry.state === 'open' && now >= entry.openUntil;
-    return {
+    const windowPassed = entry.state === 'open' && !entry.forced && now >= entry.openUntil;
+    const snapshot: CircuitSnapshot = {
       state: windowPassed ? 'half-open' : entry.state,
       failures: entry.failures,
       epoch: entry.epoch,
-      openUntil: entry.state === 'open' ? entry.openUntil : null,
+      openUntil: entry.state === 'open' && !entry.forced ? entry.openUntil : null,
       probesInFlight: entry.state === 'half-open' ? this.liveProbes(entry, now) : 0,
+      forced: entry.forced,
     };
+    return withWindow(snapshot, entry, config, now);
   }
 
-  force(
-    circuit: string,
-    config: CircuitConfig,
-    state: 'open' | 'closed',
-  ): CircuitTransition | undefined {
+  /** Forcing open an open circuit holds it without a transition (same epoch). */
+  force({ circuit, state }: ForceRequest): CircuitTransition | undefined {
     const entry = this.entry(circuit);
     const now = this.clock.now();
     if (state === 'closed') {
       entry.failures = 0;
       return entry.state === 'closed' ? undefined : this.moveTo(entry, 'closed', now);
     }
-    const transition = entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now);
-    entry.openUntil = now + config.recoveryWindowMs;
+    const transition =
+      entry.state === 'open' ? undefined : this.moveTo(entry, 'open', now, 'forced');
+    stopRecoveryTimer(entry);
+    entry.forced = true;
+    entry.openUntil = 0;
     return transition;
   }
 
@@ -135,23 +136,83 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     return entry.state === 'half-open' ? this.moveTo(entry, 'closed', this.clock.now()) : undefined;
   }
 
-  private recordFailure(entry: CircuitEntry, config: CircuitConfig): CircuitTransition | undefined {
+  private recordFailure(
+    entry: CircuitEntry,
+    request: RecordRequest,
+  ): CircuitTransition | undefined {
     entry.failures++;
-    if (entry.state === 'closed' && entry.failures < config.threshold) return undefined;
+    if (entry.state !== 'closed') return this.open(entry, request, 'probe-failure');
+    if (entry.failures < request.config.threshold) return undefined;
+    return this.open(entry, request, 'consecutive-failures');
+  }
+
+  /** A closed circuit that opens on rates: the outcome joins the window, which may open it. */
+  private recordInWindow(
+    entry: CircuitEntry,
+    request: RecordRequest,
+  ): CircuitTransition | undefined {
+    const { config, outcome } = request;
+    if (outcome === 'ignored') return undefined;
+    entry.failures = outcome === 'failure' ? entry.failures + 1 : 0;
+    if (entry.window === undefined || !windowFits(entry.window, config)) {
+      entry.window = createWindow(config);
+    }
     const now = this.clock.now();
-    const transition = this.moveTo(entry, 'open', now);
-    entry.openUntil = now + config.recoveryWindowMs;
+    entry.window.add(outcome === 'failure', isSlow(config, request.durationMs), now);
+    const reason = windowReason(entry.window.stats(now), config);
+    return reason === undefined ? undefined : this.open(entry, request, reason);
+  }
+
+  private open(
+    entry: CircuitEntry,
+    request: RecordRequest,
+    reason: CircuitOpenReason,
+  ): CircuitTransition {
+    const now = this.clock.now();
+    const transition = this.moveTo(entry, 'open', now, reason);
+    entry.openUntil = now + request.config.recoveryWindowMs;
+    if (request.onTransition !== undefined) this.armRecoveryTimer(entry, request.onTransition);
     return transition;
   }
 
+  /**
+   * Fires as the recovery window ends and moves the circuit to half-open, unless a transition
+   * came first (which cleared the timer). Real time drives the timer, the store's clock decides:
+   * woken early by a clock that runs behind, it waits again for what the clock says is left.
+   */
+  private armRecoveryTimer(entry: CircuitEntry, listener: TransitionListener): void {
+    const epoch = entry.epoch;
+    const fire = () => {
+      entry.recoveryTimer = undefined;
+      if (entry.state !== 'open' || entry.forced || entry.epoch !== epoch) return;
+      const now = this.clock.now();
+      if (now < entry.openUntil) return arm(entry.openUntil - now);
+      notify(listener, this.moveTo(entry, 'half-open', now));
+    };
+    const arm = (delayMs: number) => {
+      entry.recoveryTimer = setTimeout(fire, Math.min(delayMs, MAX_TIMER_MS));
+      entry.recoveryTimer.unref?.();
+    };
+    stopRecoveryTimer(entry);
+    arm(entry.openUntil - this.clock.now());
+  }
+
   /** Every transition starts a new epoch, which turns outcomes still in flight stale. */
-  private moveTo(entry: CircuitEntry, to: CircuitState, at: number): CircuitTransition {
+  private moveTo(
+    entry: CircuitEntry,
+    to: CircuitState,
+    at: number,
+    reason?: CircuitOpenReason,
+  ): CircuitTransition {
     const from = entry.state;
     entry.state = to;
     entry.epoch++;
+    entry.forced = false;
+    stopRecoveryTimer(entry);
+    entry.window?.reset(); // each closed spell starts its window afresh
     entry.probes = [];
     entry.closedAdmission = { admitted: true, epoch: entry.epoch, probe: false };
-    return { from, to, at };
+    return reason === undefined ? { from, to, at } : { from, to, at, reason };
   }
 
   /**
@@ -169,14 +230,7 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
   private lookup(circuit: string): CircuitEntry {
     let entry = this.circuits.get(circuit);
     if (entry === undefined) {
-      entry = {
-        state: 'closed',
-        failures: 0,
-        epoch: 0,
-        openUntil: 0,
-        probes: [],
-        closedAdmission: { admitted: true, epoch: 0, probe: false },
-      };
+      entry = newEntry();
       this.circuits.set(circuit, entry);
     }
     return entry;

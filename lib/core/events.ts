@@ -9,7 +9,16 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
  * @publicApi
  */
 export type OrchestratorEvent =
-  | { type: 'circuit.state'; circuit: string; from: CircuitState; to: CircuitState; at: number }
+  | {
+      type: 'circuit.state';
+      circuit: string;
+      from: CircuitState;
+      to: CircuitState;
+      at: number;
+      /** On a transition to open: why it opened. */
+      reason?:
+        'consecutive-failures' | 'failure-rate' | 'slow-call-rate' | 'probe-failure' | 'forced';
+    }
   | { type: 'circuit.rejected'; circuit: string; retryAfterMs: number; at: number }
   | { type: 'retry.scheduled'; policy: string; attempt: number; delayMs: number; error: unknown }
   | { type: 'retry.gave-up'; policy: string; attempts: number; error: unknown }

@@ -2,20 +2,28 @@ import { randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import {
   CircuitBreakerStore,
+  type AdmitRequest,
   type AdmittedCall,
   type CallOutcome,
   type CircuitAdmission,
   type CircuitConfig,
+  type CircuitOpenReason,
   type CircuitSnapshot,
   type CircuitTransition,
+  type ForceRequest,
+  type RecordRequest,
+  type SnapshotRequest,
 } from '../circuit-breaker/circuit-breaker.store.js';
 import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
+import { usesRates } from '../circuit-breaker/outcome-window.js';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import type { CircuitState } from '../core/events.js';
 import { checkNumber } from '../core/validate.js';
 import {
   CB_ADMIT,
   CB_FORCE,
   CB_RECORD,
+  CB_RECOVER,
   CB_RELEASE_PROBE,
   CB_SNAPSHOT,
 } from './lua/circuit-breaker.lua.js';
@@ -27,6 +35,7 @@ import {
 } from './redis-backend.js';
 import type { RedisClient } from './redis-client.js';
 import type { RedisBackendOptions } from './redis-options.js';
+import { RecoveryTimers, type RecoverReply } from './circuit-recovery-timers.js';
 import { RedisUnavailableError } from './redis-unavailable.error.js';
 
 /**
@@ -38,7 +47,8 @@ import { RedisUnavailableError } from './redis-unavailable.error.js';
 export interface RedisCircuitBreakerStoreOptions extends RedisBackendOptions {
   /**
    * How long the state of a circuit nobody writes to is kept; never less than twice
-   * `recoveryWindowMs + probeLeaseMs`. @default 86_400_000 (24 h)
+   * `recoveryWindowMs + probeLeaseMs`. A circuit held open by `force('open')` lapses (reads
+   * closed) this long after the force, unless forced open again. @default 86_400_000 (24 h)
    */
   stateTtlMs?: number;
 }
@@ -57,7 +67,7 @@ interface KnownCircuit {
 
 type AdmitReply = [number, number, number, number, number, string];
 type TransitionReply = [number, number?, number?, number?, string?, string?];
-type SnapshotReply = [string, number, number, number, number, number];
+type SnapshotReply = [string, number, number, number, number, number, number];
 
 const STATES: Record<string, CircuitState> = { c: 'closed', o: 'open', h: 'half-open' };
 const OUTCOMES: Record<CallOutcome, string> = { success: 's', failure: 'f', ignored: 'i' };
@@ -96,6 +106,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   /** Server time minus `Date.now()`, from the last reply; only used for pub/sub messages. */
   private offsetMs: number | undefined;
   private listener?: ChannelListener;
+  private readonly recovery = new RecoveryTimers((request, epoch) => this.recover(request, epoch));
 
   constructor(
     client: RedisClient | RedisConnectionSpec | RedisBackend,
@@ -110,10 +121,12 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     this.backend.onClose(() => this.stop());
   }
 
-  admit(circuit: string, config: CircuitConfig): CircuitAdmission | Promise<CircuitAdmission> {
+  admit(request: AdmitRequest): CircuitAdmission | Promise<CircuitAdmission> {
+    const { circuit, config } = request;
+    if (usesRates(config)) return Promise.reject(ratesUnsupported(circuit, config));
     const rejection = this.cachedRejection(circuit);
     if (rejection !== undefined) return rejection;
-    if (!this.backend.available) return this.admitLocally(circuit, config);
+    if (!this.backend.available) return this.admitLocally(request);
     this.listenForTransitions();
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [
@@ -134,23 +147,19 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     };
     return this.backend.run(CB_ADMIT, this.keys(circuit), args, undo).then(
       (reply) => this.toAdmission(circuit, reply as AdmitReply, token),
-      () => this.admitLocally(circuit, config),
+      () => this.admitLocally(request),
     );
   }
 
   record(
-    circuit: string,
-    config: CircuitConfig,
-    admission: AdmittedCall,
-    outcome: CallOutcome,
+    request: RecordRequest,
   ): CircuitTransition | undefined | Promise<CircuitTransition | undefined> {
-    if (this.localAdmissions.has(admission)) {
-      return this.local.record(circuit, config, admission, outcome);
-    }
+    const { circuit, config, admission, outcome } = request;
+    if (this.localAdmissions.has(admission)) return this.local.record(request);
     const token = (admission as RedisAdmittedCall).probeToken ?? '';
     // An ignored outcome of a non-probe call changes nothing: no round trip.
     if (outcome === 'ignored' && token === '') return undefined;
-    if (!this.backend.available) return this.recordLocally(circuit, config, outcome, token);
+    if (!this.backend.available) return this.recordLocally(request, token);
     const args = [
       admission.epoch,
       OUTCOMES[outcome],
@@ -162,16 +171,16 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
       circuit,
     ];
     return this.backend.run(CB_RECORD, this.keys(circuit), args).then(
-      (reply) => this.toTransition(circuit, reply as TransitionReply),
-      () => this.recordLocally(circuit, config, outcome, token),
+      (reply) => this.recorded(request, reply as TransitionReply),
+      () => this.recordLocally(request, token),
     );
   }
 
-  snapshot(circuit: string, _config?: CircuitConfig): CircuitSnapshot | Promise<CircuitSnapshot> {
-    if (!this.backend.available) return this.local.snapshot(circuit);
-    return this.backend.run(CB_SNAPSHOT, this.keys(circuit), []).then(
+  snapshot(request: SnapshotRequest): CircuitSnapshot | Promise<CircuitSnapshot> {
+    if (!this.backend.available) return this.local.snapshot(request);
+    return this.backend.run(CB_SNAPSHOT, this.keys(request.circuit), []).then(
       (reply) => toSnapshot(reply as SnapshotReply),
-      () => this.local.snapshot(circuit),
+      () => this.local.snapshot(request),
     );
   }
 
@@ -180,11 +189,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
    * @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached: a forced
    * state that only this process knew of would be misleading.
    */
-  async force(
-    circuit: string,
-    config: CircuitConfig,
-    state: 'open' | 'closed',
-  ): Promise<CircuitTransition | undefined> {
+  async force({ circuit, config, state }: ForceRequest): Promise<CircuitTransition | undefined> {
     const args = [
       state === 'open' ? 'o' : 'c',
       Math.ceil(config.recoveryWindowMs),
@@ -194,7 +199,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     ];
     try {
       const reply = await this.backend.run(CB_FORCE, this.keys(circuit), args);
-      return this.toTransition(circuit, reply as TransitionReply);
+      return this.toTransition(circuit, reply as TransitionReply, 'forced');
     } catch (error) {
       throw new RedisUnavailableError(`circuit "${circuit}": force ${state}`, { cause: error });
     }
@@ -233,17 +238,47 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     return probe;
   }
 
-  private toTransition(circuit: string, reply: TransitionReply): CircuitTransition | undefined {
+  /** An outcome that opened the circuit arms this process's timer for the window's end. */
+  private recorded(request: RecordRequest, reply: TransitionReply): CircuitTransition | undefined {
+    const reason = reply[4] === 'h' ? 'probe-failure' : 'consecutive-failures';
+    const transition = this.toTransition(request.circuit, reply, reason);
+    if (transition?.to === 'open' && request.onTransition !== undefined) {
+      const [, epoch = 0, now = 0, openUntil = 0] = reply;
+      this.recovery.arm(request, epoch, openUntil - now);
+    }
+    return transition;
+  }
+
+  /** Asks Redis to end the recovery window the timer of `recovery` saw end. */
+  private recover(request: RecordRequest, epoch: number): Promise<RecoverReply> {
+    const { circuit, config } = request;
+    const args = [epoch, this.ttl(config), this.channel, circuit];
+    return this.backend.run(CB_RECOVER, this.keys(circuit), args).then((reply) => {
+      const [code, newEpoch = 0] = reply as RecoverReply;
+      if (code === 2) this.clearOpen(circuit, newEpoch);
+      return reply as RecoverReply;
+    });
+  }
+
+  /** `reason`: why the circuit opened, when the reply moved it to open. */
+  private toTransition(
+    circuit: string,
+    reply: TransitionReply,
+    reason: CircuitOpenReason,
+  ): CircuitTransition | undefined {
     const [code, epoch = 0, now = 0, openUntil = 0, from = 'c', to = 'c'] = reply;
     if (code !== 2) return undefined;
     this.offsetMs = now - Date.now();
-    if (to === 'o') this.cacheOpen(circuit, epoch, openUntil - now);
-    else this.clearOpen(circuit, epoch);
-    return { from: STATES[from], to: STATES[to], at: now };
+    if (to !== 'o') {
+      this.clearOpen(circuit, epoch);
+      return { from: STATES[from], to: STATES[to], at: now };
+    }
+    this.cacheOpen(circuit, epoch, openUntil - now);
+    return { from: STATES[from], to: 'open', at: now, reason };
   }
 
-  private admitLocally(circuit: string, config: CircuitConfig): CircuitAdmission {
-    const admission = this.local.admit(circuit, config);
+  private admitLocally(request: AdmitRequest): CircuitAdmission {
+    const admission = this.local.admit(request);
     this.localAdmissions.add(admission);
     return admission;
   }
@@ -252,20 +287,16 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
    * Redis is unavailable: failures still count, on this process's own breaker, and a probe's
    * slot in Redis is freed once Redis answers again (else it stays taken for `probeLeaseMs`).
    */
-  private recordLocally(
-    circuit: string,
-    config: CircuitConfig,
-    outcome: CallOutcome,
-    probeToken: string,
-  ): CircuitTransition | undefined {
+  private recordLocally(request: RecordRequest, probeToken: string): CircuitTransition | undefined {
+    const { circuit, config, outcome } = request;
     if (probeToken !== '') {
       const args = [probeToken];
       const lease = config.probeLeaseMs;
       this.backend.settle(CB_RELEASE_PROBE, this.keys(circuit), args, lease).catch(noop);
     }
     if (outcome !== 'failure') return undefined;
-    const { epoch } = this.local.snapshot(circuit);
-    return this.local.record(circuit, config, { admitted: true, epoch, probe: false }, outcome);
+    const { epoch } = this.local.snapshot(request);
+    return this.local.record({ ...request, admission: { admitted: true, epoch, probe: false } });
   }
 
   private cachedRejection(circuit: string): CircuitAdmission | undefined {
@@ -306,18 +337,32 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   }
 
   private stop(): void {
+    this.recovery.clear();
     this.listener?.close();
     this.knownCircuits.clear();
   }
 }
 
-function toSnapshot([s, failures, epoch, openUntil, probes, now]: SnapshotReply): CircuitSnapshot {
-  const windowPassed = s === 'o' && now >= openUntil;
+function toSnapshot(reply: SnapshotReply): CircuitSnapshot {
+  const [s, failures, epoch, openUntil, probes, now, held] = reply;
+  const forced = held === 1;
+  const windowPassed = s === 'o' && !forced && now >= openUntil;
   return {
     state: windowPassed ? 'half-open' : STATES[s],
     failures,
     epoch,
-    openUntil: s === 'o' ? openUntil : null,
+    openUntil: s === 'o' && !forced ? openUntil : null,
     probesInFlight: s === 'h' ? probes : 0,
+    forced,
   };
+}
+
+/** Failure-rate and slow-call windows are not served by this store yet: say so, loudly. */
+function ratesUnsupported(circuit: string, config: CircuitConfig): InvalidOptionsError {
+  const field =
+    config.failureRateThreshold !== undefined ? 'failureRateThreshold' : 'slowCallRateThreshold';
+  return new InvalidOptionsError(
+    `circuit "${circuit}": circuitBreaker.${field}`,
+    'is not supported by RedisCircuitBreakerStore yet (only the in-memory store has rate windows)',
+  );
 }

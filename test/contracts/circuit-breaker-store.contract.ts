@@ -5,7 +5,10 @@ import type {
   CircuitAdmission,
   CircuitBreakerStore,
   CircuitConfig,
+  CircuitTransition,
+  TransitionListener,
 } from '../../lib/circuit-breaker/circuit-breaker.store.js';
+import { waitUntil } from '../support/redis/wait.js';
 
 /** How a contract run gets its store; `destroy` runs once, after the suite. */
 export interface CircuitBreakerStoreFixture {
@@ -54,17 +57,19 @@ export function describeCircuitBreakerStoreContract(
       if (store !== undefined) await fixture.destroy?.(store);
     });
 
-    const admit = async (circuit: string) => store.admit(circuit, config);
+    const admit = async (circuit: string) => store.admit({ circuit, config });
     const record = async (
       circuit: string,
       admission: AdmittedCall,
       outcome: 'success' | 'failure' | 'ignored',
-    ) => store.record(circuit, config, admission, outcome);
-    const snapshot = async (circuit: string) => store.snapshot(circuit, config);
+    ) => store.record({ circuit, config, admission, outcome });
+    const snapshot = async (circuit: string) => store.snapshot({ circuit, config });
 
-    async function trip(circuit: string): Promise<void> {
-      for (let i = 0; i < config.threshold; i++)
-        await record(circuit, admitted(await admit(circuit)), 'failure');
+    async function trip(circuit: string, onTransition?: TransitionListener): Promise<void> {
+      for (let i = 0; i < config.threshold; i++) {
+        const admission = admitted(await admit(circuit));
+        await store.record({ circuit, config, admission, outcome: 'failure', onTransition });
+      }
     }
 
     async function tripAndWait(circuit: string): Promise<void> {
@@ -251,22 +256,78 @@ export function describeCircuitBreakerStoreContract(
       for (let i = 1; i < epochs.length; i++) expect(epochs[i]).toBeGreaterThan(epochs[i - 1]);
     });
 
-    it('forces open for the recovery window and forces closed with failures reset', async () => {
+    it('forces open and forces closed with failures reset', async () => {
       const circuit = freshCircuit('force');
       await record(circuit, admitted(await admit(circuit)), 'failure');
 
-      expect(await store.force(circuit, config, 'open')).toMatchObject({
+      expect(await store.force({ circuit, config, state: 'open' })).toMatchObject({
         from: 'closed',
         to: 'open',
       });
       expect((await admit(circuit)).admitted).toBe(false);
-      expect(await store.force(circuit, config, 'closed')).toMatchObject({
+      expect(await store.force({ circuit, config, state: 'closed' })).toMatchObject({
         from: 'open',
         to: 'closed',
       });
       expect(await snapshot(circuit)).toMatchObject({ state: 'closed', failures: 0 });
       expect((await admit(circuit)).admitted).toBe(true);
-      expect(await store.force(circuit, config, 'closed')).toBeUndefined();
+      expect(await store.force({ circuit, config, state: 'closed' })).toBeUndefined();
+    });
+
+    it('holds a forced open past the recovery window, without probes, until forced closed', async () => {
+      const circuit = freshCircuit('held');
+      await store.force({ circuit, config, state: 'open' });
+
+      await delay(AFTER_WINDOW_MS);
+
+      const refused = await admit(circuit);
+      expect(refused.admitted).toBe(false);
+      expect(!refused.admitted && refused.retryAfterMs).toBeGreaterThan(0);
+      expect(await snapshot(circuit)).toMatchObject({
+        state: 'open',
+        forced: true,
+        openUntil: null,
+        probesInFlight: 0,
+      });
+      expect(await store.force({ circuit, config, state: 'closed' })).toMatchObject({
+        from: 'open',
+        to: 'closed',
+      });
+      expect(await admit(circuit)).toMatchObject({ admitted: true, probe: false });
+      expect((await snapshot(circuit)).forced).toBe(false);
+    });
+
+    it('holds an open circuit forced open, with no transition and no later half-open', async () => {
+      const circuit = freshCircuit('held-open');
+      const heard: CircuitTransition[] = [];
+      await trip(circuit, (t) => heard.push(t));
+      const { epoch } = await snapshot(circuit);
+
+      expect(await store.force({ circuit, config, state: 'open' })).toBeUndefined();
+      await delay(AFTER_WINDOW_MS + 100);
+
+      expect(await snapshot(circuit)).toMatchObject({ state: 'open', forced: true, epoch });
+      expect((await admit(circuit)).admitted).toBe(false);
+      expect(heard).toEqual([]);
+    });
+
+    it('tells the listener of the outcome that opened the circuit when the window ends', async () => {
+      const circuit = freshCircuit('timer');
+      const heard: CircuitTransition[] = [];
+      await trip(circuit, (t) => heard.push(t));
+      const opened = await snapshot(circuit);
+
+      // No call in between: the store moves the circuit by itself.
+      await waitUntil(() => heard.length > 0, { timeoutMs: 3000, what: 'open -> half-open' });
+
+      expect(heard).toEqual([{ from: 'open', to: 'half-open', at: expect.any(Number) }]);
+      expect(heard[0].at).toBeGreaterThanOrEqual(opened.openUntil! - 1);
+      const moved = await snapshot(circuit);
+      expect(moved).toMatchObject({ state: 'half-open', probesInFlight: 0 });
+      expect(moved.epoch).toBeGreaterThan(opened.epoch);
+      const probe = await admit(circuit);
+      expect(probe).toMatchObject({ admitted: true, probe: true, epoch: moved.epoch });
+      expect(probe.transition).toBeUndefined(); // already reported, never twice
     });
 
     it('keeps circuits apart by name', async () => {

@@ -421,9 +421,11 @@ export interface SnapshotObservation {
   readonly state: ModelCircuitState;
   readonly failures: number;
   readonly epoch: number;
-  /** Whether `openUntil` is set (it is, exactly while open). */
+  /** Whether `openUntil` is set (it is, exactly while open and not held open by force). */
   readonly open: boolean;
   readonly probesInFlight: number;
+  /** Held open by `force('open')` until `force('closed')`. */
+  readonly forced: boolean;
 }
 
 export function observeTransition(
@@ -456,6 +458,7 @@ export function observeSnapshot(
     epoch: number;
     openUntil: number | null;
     probesInFlight: number;
+    forced?: boolean;
   },
   baseEpoch: number,
 ): SnapshotObservation {
@@ -465,6 +468,7 @@ export function observeSnapshot(
     epoch: snapshot.epoch - baseEpoch,
     open: snapshot.openUntil !== null,
     probesInFlight: snapshot.probesInFlight,
+    forced: snapshot.forced === true,
   };
 }
 
@@ -483,13 +487,15 @@ export interface RecordResult {
  * Consecutive failures open a closed circuit at `threshold`; an outcome counts only in the epoch
  * its call was admitted in (every transition starts a new epoch); half-open admits at most
  * `halfOpenMaxCalls` probes, a probe's outcome frees its slot, a probe success closes and a probe
- * failure re-opens. `force('open')` on an open circuit is no transition (it only restarts the
- * window); `force('closed')` always resets the failures.
+ * failure re-opens. `force('open')` holds the circuit open (no window, no probes) until
+ * `force('closed')`; on an open circuit it is no transition (same epoch). `force('closed')`
+ * always resets the failures.
  */
 export class CircuitModel {
   state: ModelCircuitState = 'closed';
   failures = 0;
   epoch = 0;
+  forced = false;
   private readonly probes = new Set<number>();
   private readonly admissions: ModelAdmission[] = [];
 
@@ -514,7 +520,7 @@ export class CircuitModel {
     if (this.state === 'closed') return this.grant(false);
     let transition: TransitionObservation | undefined;
     if (this.state === 'open') {
-      if (!this.windowElapsed) return { admitted: false };
+      if (!this.windowElapsed || this.forced) return { admitted: false };
       transition = this.moveTo('half-open');
     }
     const withTransition = transition === undefined ? {} : { transition };
@@ -542,18 +548,21 @@ export class CircuitModel {
 
   force(to: 'open' | 'closed'): TransitionObservation | undefined {
     if (to === 'closed') this.failures = 0;
-    // Forcing the state a circuit is in is no transition (open restarts its window).
-    return this.state !== to ? this.moveTo(to) : undefined;
+    // Forcing the state a circuit is in is no transition (an open one is held from now on).
+    const transition = this.state !== to ? this.moveTo(to) : undefined;
+    if (to === 'open') this.forced = true;
+    return transition;
   }
 
   snapshot(): SnapshotObservation {
-    const open = this.state === 'open';
+    const open = this.state === 'open' && !this.forced;
     return {
       state: open && this.windowElapsed ? 'half-open' : this.state,
       failures: this.failures,
       epoch: this.epoch,
       open,
       probesInFlight: this.state === 'half-open' ? this.probes.size : 0,
+      forced: this.forced,
     };
   }
 
@@ -566,7 +575,110 @@ export class CircuitModel {
     const from = this.state;
     this.state = to;
     this.epoch++;
+    this.forced = false;
     this.probes.clear();
     return { from, to };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CircuitBreakerStore: failure-rate and slow-call windows (a closed circuit opening on rates)
+// ---------------------------------------------------------------------------------------------
+
+/** One call of a run: how long before it the clock moves, how it ends and how long it took. */
+export interface WindowCall {
+  readonly advanceMs: number;
+  readonly outcome: Outcome;
+  readonly durationMs: number;
+}
+
+export interface WindowScenario {
+  readonly failureRateThreshold?: number;
+  readonly slowCallRateThreshold?: number;
+  readonly slowCallMs: number;
+  readonly minimumCalls: number;
+  /** A count window of this size, or (when `windowMs` is set) a time window. */
+  readonly windowSize: number;
+  readonly windowMs?: number;
+  readonly calls: readonly WindowCall[];
+}
+
+export const windowScenario: fc.Arbitrary<WindowScenario> = fc
+  .record({
+    rates: fc.constantFrom('failure', 'slow', 'both'),
+    failureRateThreshold: fc.constantFrom(0.1, 0.25, 0.3, 0.5, 0.7, 1),
+    slowCallRateThreshold: fc.constantFrom(0.2, 0.5, 1),
+    slowCallMs: fc.constantFrom(0, 50, 100),
+    minimumCalls: fc.integer({ min: 1, max: 6 }),
+    extraSize: fc.integer({ min: 0, max: 6 }),
+    windowMs: fc.option(fc.constantFrom(100, 1000, 1500), { nil: undefined }),
+    calls: fc.array(
+      fc.record({
+        advanceMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 400 })),
+        outcome: fc.constantFrom<Outcome>('failure', 'success', 'success', 'ignored'),
+        durationMs: fc.integer({ min: 0, max: 200 }),
+      }),
+      { maxLength: 40 },
+    ),
+  })
+  .map(
+    ({ rates, failureRateThreshold, slowCallRateThreshold, minimumCalls, extraSize, ...rest }) => ({
+      ...rest,
+      minimumCalls,
+      windowSize: minimumCalls + extraSize,
+      ...(rates !== 'slow' ? { failureRateThreshold } : {}),
+      ...(rates !== 'failure' ? { slowCallRateThreshold } : {}),
+    }),
+  );
+
+export interface WindowObservation {
+  readonly opened?: 'failure-rate' | 'slow-call-rate';
+  readonly calls: number;
+  readonly failures: number;
+  readonly slow: number;
+}
+
+/**
+ * The reference: every outcome of the closed circuit kept in a list, the window recomputed from
+ * it after each one. A count window holds the last `windowSize` outcomes; a time window the
+ * outcomes whose bucket floor(t / (windowMs / 10)) is one of the last 10 up to now. It opens once
+ * the window holds `minimumCalls` and a share reaches its threshold (failure rate checked first);
+ * ignored outcomes are not counted; a call is slow when it took longer than `slowCallMs`.
+ */
+export class WindowModel {
+  private readonly outcomes: Array<{ at: number; failure: boolean; slow: boolean }> = [];
+  open = false;
+
+  constructor(private readonly scenario: WindowScenario) {}
+
+  record(now: number, outcome: Outcome, durationMs: number): WindowObservation {
+    if (outcome !== 'ignored') {
+      const slow = durationMs > this.scenario.slowCallMs;
+      this.outcomes.push({ at: now, failure: outcome === 'failure', slow });
+    }
+    const inWindow = this.window(now);
+    const calls = inWindow.length;
+    const failures = inWindow.filter((o) => o.failure).length;
+    const slow = inWindow.filter((o) => o.slow).length;
+    const observation = { calls, failures, slow };
+    if (outcome === 'ignored' || calls < this.scenario.minimumCalls) return observation;
+    const { failureRateThreshold: failureRate, slowCallRateThreshold: slowRate } = this.scenario;
+    let opened: WindowObservation['opened'];
+    if (failureRate !== undefined && failures / calls >= failureRate) opened = 'failure-rate';
+    else if (slowRate !== undefined && slow / calls >= slowRate) opened = 'slow-call-rate';
+    if (opened === undefined) return observation;
+    this.open = true;
+    return { ...observation, opened };
+  }
+
+  private window(now: number) {
+    const { windowMs, windowSize } = this.scenario;
+    if (windowMs === undefined) return this.outcomes.slice(-windowSize);
+    const width = windowMs / 10;
+    const current = Math.floor(now / width);
+    return this.outcomes.filter((o) => {
+      const bucket = Math.floor(o.at / width);
+      return bucket > current - 10 && bucket <= current;
+    });
   }
 }

@@ -507,9 +507,16 @@ interface Seeded {
 
 /** An open circuit and a cached dedupe result, both in the slot, before any change. */
 async function seedState(proc: Proc, names: SlotNames, client: Cluster): Promise<Seeded> {
-  const forced = await proc.circuits.force(names.openCircuit, OPEN_CIRCUIT, 'open');
+  const forced = await proc.circuits.force({
+    circuit: names.openCircuit,
+    config: OPEN_CIRCUIT,
+    state: 'open',
+  });
   expect(forced?.to).toBe('open');
-  const snapshot = await proc.circuits.snapshot(names.openCircuit, OPEN_CIRCUIT);
+  const snapshot = await proc.circuits.snapshot({
+    circuit: names.openCircuit,
+    config: OPEN_CIRCUIT,
+  });
   expect(snapshot.state).toBe('open');
   const value = await dedupedCall(proc.dedupe, names.dedupe, async () => CACHED_VALUE)('cached');
   expect(value).toBe(CACHED_VALUE);
@@ -523,8 +530,14 @@ async function seedState(proc: Proc, names: SlotNames, client: Cluster): Promise
 /** Asked by a process that never cached anything: what Redis itself holds now. */
 async function stateNow(names: SlotNames) {
   const fresh = startProcess();
-  const admission = await fresh.circuits.admit(names.openCircuit, OPEN_CIRCUIT);
-  const snapshot = await fresh.circuits.snapshot(names.openCircuit, OPEN_CIRCUIT);
+  const admission = await fresh.circuits.admit({
+    circuit: names.openCircuit,
+    config: OPEN_CIRCUIT,
+  });
+  const snapshot = await fresh.circuits.snapshot({
+    circuit: names.openCircuit,
+    config: OPEN_CIRCUIT,
+  });
   const claim = await fresh.dedupe.claim(names.dedupe, 'cached', DEDUPE_CONFIG);
   const fromRedis = fresh.backend.runs.map((run) => run.ok);
   return { fresh, admission, snapshot, claim, fromRedis };
@@ -822,7 +835,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     // on an object still on the source, one of its keys missing, gets TRYAGAIN until the end.
     const probe = startProcess();
     const depthDuring = await probe.backpressure.depth(names.backpressure);
-    await probe.circuits.snapshot(names.loadCircuit);
+    await probe.circuits.snapshot({ circuit: names.loadCircuit, config: OPEN_CIRCUIT });
     const [viaAsk, viaTryagain] = probe.backend.runs;
     await waitUntil(() => performance.now() - migratingAt >= MIGRATION_HOLD_MS, {
       timeoutMs: MIGRATION_HOLD_MS + 1000,

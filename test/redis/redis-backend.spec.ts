@@ -126,11 +126,11 @@ describe('bounded calls', () => {
       halfOpenMaxCalls: 1,
       probeLeaseMs: 1000,
     };
-    await store.admit('bounded', config);
+    await store.admit({ circuit: 'bounded', config });
 
     server.pause();
     const started = performance.now();
-    const admission = await store.admit('bounded', config);
+    const admission = await store.admit({ circuit: 'bounded', config });
     const elapsed = performance.now() - started;
     server.resume();
 
@@ -208,7 +208,10 @@ describe('client ownership', () => {
     };
     const created = new RedisCircuitBreakerStore(server.url, testBackendOptions());
     const borrowing = new RedisCircuitBreakerStore(given, testBackendOptions());
-    await Promise.all([created.admit('c', config), borrowing.admit('c', config)]);
+    await Promise.all([
+      created.admit({ circuit: 'c', config }),
+      borrowing.admit({ circuit: 'c', config }),
+    ]);
     const before = await connectedClients(admin);
 
     await Promise.all([created.onApplicationShutdown(), borrowing.onApplicationShutdown()]);

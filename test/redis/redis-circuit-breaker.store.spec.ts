@@ -46,7 +46,12 @@ function admitted(admission: unknown): AdmittedCall {
 
 async function trip(store: RedisCircuitBreakerStore, circuit: string): Promise<void> {
   for (let i = 0; i < CONFIG.threshold; i++) {
-    await store.record(circuit, CONFIG, admitted(await store.admit(circuit, CONFIG)), 'failure');
+    await store.record({
+      circuit,
+      config: CONFIG,
+      admission: admitted(await store.admit({ circuit, config: CONFIG })),
+      outcome: 'failure',
+    });
   }
 }
 
@@ -69,9 +74,19 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     const before = await scriptCalls(admin);
 
     for (let i = 0; i < 10; i++) {
-      await a.record(circuit, CONFIG, admitted(await a.admit(circuit, CONFIG)), 'success');
+      await a.record({
+        circuit,
+        config: CONFIG,
+        admission: admitted(await a.admit({ circuit, config: CONFIG })),
+        outcome: 'success',
+      });
     }
-    await a.record(circuit, CONFIG, admitted(await a.admit(circuit, CONFIG)), 'ignored');
+    await a.record({
+      circuit,
+      config: CONFIG,
+      admission: admitted(await a.admit({ circuit, config: CONFIG })),
+      outcome: 'ignored',
+    });
 
     expect((await scriptCalls(admin)) - before).toBe(21);
   });
@@ -81,7 +96,7 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     await trip(a, circuit);
     const before = await scriptCalls(admin);
 
-    const rejections = Array.from({ length: 100 }, () => a.admit(circuit, CONFIG));
+    const rejections = Array.from({ length: 100 }, () => a.admit({ circuit, config: CONFIG }));
 
     expect(rejections.some(isPromiseLike)).toBe(false);
     expect(rejections.every((r) => !(r as { admitted: boolean }).admitted)).toBe(true);
@@ -90,31 +105,36 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
 
   it('shares one state between processes; the other learns a trip through pub/sub', async () => {
     const circuit = fresh('shared');
-    await b.record(circuit, CONFIG, admitted(await b.admit(circuit, CONFIG)), 'success');
+    await b.record({
+      circuit,
+      config: CONFIG,
+      admission: admitted(await b.admit({ circuit, config: CONFIG })),
+      outcome: 'success',
+    });
 
     await trip(a, circuit);
-    await waitUntil(() => !isPromiseLike(b.admit(circuit, CONFIG)), {
+    await waitUntil(() => !isPromiseLike(b.admit({ circuit, config: CONFIG })), {
       timeoutMs: 1000,
       what: 'b caching the trip',
     });
 
-    expect(await b.snapshot(circuit, CONFIG)).toMatchObject({
+    expect(await b.snapshot({ circuit, config: CONFIG })).toMatchObject({
       state: 'open',
       failures: CONFIG.threshold,
     });
-    expect(b.admit(circuit, CONFIG)).toMatchObject({ admitted: false });
+    expect(b.admit({ circuit, config: CONFIG })).toMatchObject({ admitted: false });
   });
 
   it('drops the cached open circuit when another process closes it', async () => {
     const circuit = fresh('closed-elsewhere');
     await trip(a, circuit);
-    expect(b.admit(circuit, CONFIG)).toBeInstanceOf(Promise);
-    expect(await b.admit(circuit, CONFIG)).toMatchObject({ admitted: false });
-    expect(isPromiseLike(b.admit(circuit, CONFIG))).toBe(false);
+    expect(b.admit({ circuit, config: CONFIG })).toBeInstanceOf(Promise);
+    expect(await b.admit({ circuit, config: CONFIG })).toMatchObject({ admitted: false });
+    expect(isPromiseLike(b.admit({ circuit, config: CONFIG }))).toBe(false);
 
-    await a.force(circuit, CONFIG, 'closed');
+    await a.force({ circuit, config: CONFIG, state: 'closed' });
 
-    await waitUntil(async () => (await b.admit(circuit, CONFIG)).admitted, {
+    await waitUntil(async () => (await b.admit({ circuit, config: CONFIG })).admitted, {
       timeoutMs: 1000,
       what: 'b admitting',
     });
@@ -124,9 +144,9 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     // Replies and pub/sub travel on different connections: the message announcing a forced open
     // can arrive after the reply of the force that closed it again (seen on Redis Cluster).
     const circuit = fresh('late-open');
-    await a.force(circuit, CONFIG, 'open');
-    const { epoch } = await a.snapshot(circuit, CONFIG);
-    await a.force(circuit, CONFIG, 'closed');
+    await a.force({ circuit, config: CONFIG, state: 'open' });
+    const { epoch } = await a.snapshot({ circuit, config: CONFIG });
+    await a.force({ circuit, config: CONFIG, state: 'closed' });
     const [seconds] = await admin.time();
     const now = Number(seconds) * 1000;
     const channel = a.backend.channel('cb:transitions');
@@ -135,7 +155,7 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     await waitUntil(
       async () => {
         await admin.publish(channel, openMessage(subscribed, 1));
-        return !isPromiseLike(a.admit(subscribed, CONFIG));
+        return !isPromiseLike(a.admit({ circuit: subscribed, config: CONFIG }));
       },
       { timeoutMs: 1000, what: 'the store listening for transitions' },
     );
@@ -144,31 +164,78 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     await admin.publish(channel, openMessage(circuit, epoch));
     // Messages on one channel arrive in order: once the sentinel is cached, so was the late one.
     await admin.publish(channel, openMessage(sentinel, 1));
-    await waitUntil(() => !isPromiseLike(a.admit(sentinel, CONFIG)), {
+    await waitUntil(() => !isPromiseLike(a.admit({ circuit: sentinel, config: CONFIG })), {
       timeoutMs: 1000,
       what: 'the sentinel message',
     });
 
-    expect(await a.admit(circuit, CONFIG)).toMatchObject({ admitted: true });
+    expect(await a.admit({ circuit, config: CONFIG })).toMatchObject({ admitted: true });
   });
 
   it('ignores a stale outcome reported by another process', async () => {
     const circuit = fresh('stale-elsewhere');
-    const late = admitted(await b.admit(circuit, CONFIG));
+    const late = admitted(await b.admit({ circuit, config: CONFIG }));
     await trip(a, circuit);
-    await a.force(circuit, CONFIG, 'closed');
-    const before = await a.snapshot(circuit, CONFIG);
+    await a.force({ circuit, config: CONFIG, state: 'closed' });
+    const before = await a.snapshot({ circuit, config: CONFIG });
 
-    for (let i = 0; i < CONFIG.threshold; i++) await b.record(circuit, CONFIG, late, 'failure');
+    for (let i = 0; i < CONFIG.threshold; i++)
+      await b.record({ circuit, config: CONFIG, admission: late, outcome: 'failure' });
 
-    expect(await a.snapshot(circuit, CONFIG)).toEqual(before);
+    expect(await a.snapshot({ circuit, config: CONFIG })).toEqual(before);
+  });
+
+  it('holds a forced open fleet-wide, past the window and every cache, until forced closed', async () => {
+    const config: CircuitConfig = { ...CONFIG, recoveryWindowMs: 200 };
+    const circuit = fresh('held');
+    await a.force({ circuit, config, state: 'open' });
+    expect((await b.admit({ circuit, config })).admitted).toBe(false);
+
+    await delay(3 * config.recoveryWindowMs); // b's cached refusal has lapsed: it asks Redis
+
+    expect((await b.admit({ circuit, config })).admitted).toBe(false);
+    expect(await b.snapshot({ circuit, config })).toMatchObject({ state: 'open', forced: true });
+    await a.force({ circuit, config, state: 'closed' });
+    await waitUntil(async () => (await b.admit({ circuit, config })).admitted, {
+      timeoutMs: 1000,
+      what: 'b admitting once the circuit is forced closed',
+    });
+  });
+
+  it("reports open -> half-open once: by the opener's timer, not again in another admission", async () => {
+    const config: CircuitConfig = { ...CONFIG, recoveryWindowMs: 200 };
+    const circuit = fresh('timer');
+    const heard: unknown[] = [];
+    for (let i = 0; i < config.threshold; i++) {
+      const admission = admitted(await a.admit({ circuit, config }));
+      const onTransition = (t: unknown) => heard.push(t);
+      await a.record({ circuit, config, admission, outcome: 'failure', onTransition });
+    }
+
+    await waitUntil(() => heard.length > 0, { timeoutMs: 3000, what: 'the timer transition' });
+
+    expect(heard).toEqual([expect.objectContaining({ from: 'open', to: 'half-open' })]);
+    const probe = await b.admit({ circuit, config });
+    expect(probe).toMatchObject({ admitted: true, probe: true });
+    expect(probe.transition).toBeUndefined();
+  });
+
+  it('refuses a rate window (not served on Redis yet) with an InvalidOptionsError', async () => {
+    const config: CircuitConfig = { ...CONFIG, failureRateThreshold: 0.5, minimumCalls: 5 };
+
+    await expect(
+      Promise.resolve().then(() => a.admit({ circuit: fresh('rates'), config })),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionsError',
+      path: expect.stringContaining('circuitBreaker.failureRateThreshold'),
+    });
   });
 
   it('keeps both keys of a circuit under one hash tag and the prefix', async () => {
     const circuit = fresh('tagged');
     await trip(a, circuit);
     await delay(CONFIG.recoveryWindowMs + 50);
-    admitted(await a.admit(circuit, CONFIG));
+    admitted(await a.admit({ circuit, config: CONFIG }));
 
     expect((await admin.keys(`test:{cb:${circuit}}:*`)).sort()).toEqual([
       `test:{cb:${circuit}}:probe`,
@@ -178,13 +245,13 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
 
   it('reloads its scripts after SCRIPT FLUSH (NOSCRIPT, then EVAL)', async () => {
     const circuit = fresh('noscript');
-    await a.admit(circuit, CONFIG);
+    await a.admit({ circuit, config: CONFIG });
     const evalsBefore = Number(
       /cmdstat_eval:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0,
     );
 
     await admin.script('FLUSH');
-    const admission = await a.admit(circuit, CONFIG);
+    const admission = await a.admit({ circuit, config: CONFIG });
 
     expect(admission.admitted).toBe(true);
     expect(a.backend.degraded).toBe(false);
@@ -225,7 +292,7 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     server.pause();
     const load = Promise.all(Array.from({ length: 20 }, caller));
     await waitUntil(() => store.backend.degraded, { timeoutMs: 2000, what: 'degraded mode' });
-    expect(isPromiseLike(store.admit('other', CONFIG))).toBe(false);
+    expect(isPromiseLike(store.admit({ circuit: 'other', config: CONFIG }))).toBe(false);
     await delay(1200);
     server.resume();
     const resumedAt = performance.now();
@@ -256,17 +323,19 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     );
     const circuit = fresh('local');
     await server.kill();
-    for (let i = 0; i < 3; i++) await store.admit(circuit, CONFIG);
+    for (let i = 0; i < 3; i++) await store.admit({ circuit, config: CONFIG });
     expect(store.backend.degraded).toBe(true);
 
     for (let i = 0; i < CONFIG.threshold; i++) {
-      const admission = store.admit(circuit, CONFIG);
+      const admission = store.admit({ circuit, config: CONFIG });
       expect(isPromiseLike(admission)).toBe(false);
-      store.record(circuit, CONFIG, admitted(admission), 'failure');
+      store.record({ circuit, config: CONFIG, admission: admitted(admission), outcome: 'failure' });
     }
 
-    expect(store.admit(circuit, CONFIG)).toMatchObject({ admitted: false });
-    const forced = await store.force(circuit, CONFIG, 'closed').catch((error: unknown) => error);
+    expect(store.admit({ circuit, config: CONFIG })).toMatchObject({ admitted: false });
+    const forced = await store
+      .force({ circuit, config: CONFIG, state: 'closed' })
+      .catch((error: unknown) => error);
     expect(isRedisUnavailableError(forced)).toBe(true);
     await store.backend.close();
   });
@@ -277,19 +346,22 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     const store = track(new RedisCircuitBreakerStore(safeClient(server), options));
     const probing: CircuitConfig = { ...CONFIG, recoveryWindowMs: 0, probeLeaseMs: 60_000 };
     const circuit = fresh('probe-degraded');
-    await store.force(circuit, probing, 'open');
-    const probe = admitted(await store.admit(circuit, probing));
+    for (let i = 0; i < probing.threshold; i++) {
+      const admission = admitted(await store.admit({ circuit, config: probing }));
+      await store.record({ circuit, config: probing, admission, outcome: 'failure' });
+    }
+    const probe = admitted(await store.admit({ circuit, config: probing }));
     expect(probe.probe).toBe(true);
-    expect(await store.admit(circuit, probing)).toMatchObject({ admitted: false }); // slot taken
+    expect(await store.admit({ circuit, config: probing })).toMatchObject({ admitted: false }); // slot taken
 
     const probes = store.backend.key('cb', circuit, 'probe');
     const client = server.client();
     expect(await client.zcard(probes)).toBe(1);
 
     server.pause();
-    for (let i = 0; i < 3; i++) await store.snapshot(circuit, probing);
+    for (let i = 0; i < 3; i++) await store.snapshot({ circuit, config: probing });
     expect(store.backend.degraded).toBe(true);
-    store.record(circuit, probing, probe, 'ignored'); // refused: recorded locally, release queued
+    store.record({ circuit, config: probing, admission: probe, outcome: 'ignored' }); // refused: recorded locally, release queued
     server.resume();
     // Nothing else is called: the queued release itself brings the store back to Redis.
     await waitUntil(async () => (await client.zcard(probes)) === 0, {
@@ -298,7 +370,10 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     });
 
     expect(store.backend.degraded).toBe(false);
-    expect(await store.admit(circuit, probing)).toMatchObject({ admitted: true, probe: true });
+    expect(await store.admit({ circuit, config: probing })).toMatchObject({
+      admitted: true,
+      probe: true,
+    });
   });
 
   it('Redis killed and restarted: scripts reloaded, state recreated with a new epoch, old outcomes stale', async () => {
@@ -310,26 +385,33 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
       ),
     );
     const circuit = fresh('restart');
-    const before = admitted(await store.admit(circuit, CONFIG));
-    await store.record(circuit, CONFIG, admitted(await store.admit(circuit, CONFIG)), 'failure');
+    const before = admitted(await store.admit({ circuit, config: CONFIG }));
+    await store.record({
+      circuit,
+      config: CONFIG,
+      admission: admitted(await store.admit({ circuit, config: CONFIG })),
+      outcome: 'failure',
+    });
 
     await server.kill();
-    await store.admit(circuit, CONFIG);
+    await store.admit({ circuit, config: CONFIG });
     await server.restart();
     const admin = server.client();
     await waitUntil(
       async () => {
-        await store.admit(circuit, CONFIG);
+        await store.admit({ circuit, config: CONFIG });
         return (await admin.exists(`test:{cb:${circuit}}:st`)) === 1;
       },
       { timeoutMs: 3000, what: 'the state recreated in Redis' },
     );
 
-    const snapshot = await store.snapshot(circuit, CONFIG);
+    const snapshot = await store.snapshot({ circuit, config: CONFIG });
     expect(snapshot).toMatchObject({ state: 'closed', failures: 0 });
     expect(snapshot.epoch).toBeGreaterThan(before.epoch);
-    expect(await store.record(circuit, CONFIG, before, 'failure')).toBeUndefined();
-    expect((await store.snapshot(circuit, CONFIG)).failures).toBe(0);
+    expect(
+      await store.record({ circuit, config: CONFIG, admission: before, outcome: 'failure' }),
+    ).toBeUndefined();
+    expect((await store.snapshot({ circuit, config: CONFIG })).failures).toBe(0);
     expect(await keysWithoutTtl(admin)).toEqual([]);
   });
 
@@ -339,7 +421,7 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     const a = track(new RedisCircuitBreakerStore(safeClient(server), testBackendOptions()));
     const b = track(new RedisCircuitBreakerStore(safeClient(server), testBackendOptions()));
     const circuit = fresh('pubsub');
-    await b.admit(circuit, CONFIG);
+    await b.admit({ circuit, config: CONFIG });
     await waitUntil(
       async () =>
         Number(await admin.pubsub('NUMSUB', 'test:cb:transitions').then((r) => r[1])) === 1,
@@ -355,7 +437,7 @@ describe('RedisCircuitBreakerStore under Redis faults', () => {
     );
     await trip(a, circuit);
 
-    await waitUntil(() => !isPromiseLike(b.admit(circuit, CONFIG)), {
+    await waitUntil(() => !isPromiseLike(b.admit({ circuit, config: CONFIG })), {
       timeoutMs: 1000,
       what: 'b learning the trip',
     });

@@ -562,15 +562,17 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const backend = timedBackend(log);
     const store = track(new RedisCircuitBreakerStore(backend));
     const circuit = fresh('cb');
-    const first = admitted(await store.admit(circuit, CIRCUIT));
-    const second = admitted(await store.admit(circuit, CIRCUIT));
+    const first = admitted(await store.admit({ circuit, config: CIRCUIT }));
+    const second = admitted(await store.admit({ circuit, config: CIRCUIT }));
     const policy = new CircuitBreakerPolicy(fresh('cb-load'), CIRCUIT, store);
     await policy.call(async () => 'warm');
 
     const pause = await pauseWrites();
     const recordedFrom = performance.now();
     const records = [first, second].map((admission) =>
-      Promise.resolve(store.record(circuit, CIRCUIT, admission, 'failure')).then((t) => ({
+      Promise.resolve(
+        store.record({ circuit, config: CIRCUIT, admission, outcome: 'failure' }),
+      ).then((t) => ({
         transition: t,
         ms: performance.now() - recordedFrom,
       })),
@@ -589,7 +591,7 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const recorded = await Promise.all(records);
     await waitUntil(() => !backend.available, { timeoutMs: 2000, what: 'degraded mode' });
     // Degraded: the local breaker answers, without a round trip.
-    expect(isPromiseLike(store.admit(circuit, CIRCUIT))).toBe(false);
+    expect(isPromiseLike(store.admit({ circuit, config: CIRCUIT }))).toBe(false);
     const resumedAt = await pause.resumed;
     await waitUntil(() => log.at('redis.recovered') !== undefined, {
       timeoutMs: 3000,
@@ -598,9 +600,14 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const recoveryMs = log.at('redis.recovered')! - resumedAt;
     stop = true;
     await load;
-    const snapshot = await store.snapshot(circuit, CIRCUIT);
-    const third = admitted(await store.admit(circuit, CIRCUIT));
-    const trip = await store.record(circuit, CIRCUIT, third, 'failure');
+    const snapshot = await store.snapshot({ circuit, config: CIRCUIT });
+    const third = admitted(await store.admit({ circuit, config: CIRCUIT }));
+    const trip = await store.record({
+      circuit,
+      config: CIRCUIT,
+      admission: third,
+      outcome: 'failure',
+    });
 
     const stalled = (op: string) => backend.stalled(op, pause, resumedAt).length;
     console.log(

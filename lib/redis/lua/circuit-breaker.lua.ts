@@ -2,7 +2,8 @@ import { luaScript } from './script.js';
 
 /*
  * Circuit state, one hash tag per circuit:
- *   KEYS[1] `st`    HASH  v (schema), s (c|o|h), e (epoch), f (consecutive failures), u (openUntil)
+ *   KEYS[1] `st`    HASH  v (schema), s (c|o|h), e (epoch), f (consecutive failures), u (openUntil),
+ *                         x (1 while held open by force, until forced closed; then u is unused)
  *   KEYS[2] `probe` ZSET  probe token -> lease deadline (server ms), only while half-open
  * A missing `st` reads closed. A new state starts its epoch at the server time, so an epoch is
  * never reused after Redis lost the state (restart, expiry): a late outcome from before the loss
@@ -17,6 +18,12 @@ end
 local function touch(key, ttl)
   redis.call('PEXPIRE', key, ttl)
 end
+
+-- The retry hint of a circuit held open by force: one recovery window, 1 s when it is 0.
+local function held_hint(window)
+  if window <= 0 then return 1000 end
+  return window
+end
 `;
 
 /**
@@ -29,7 +36,7 @@ export const CB_ADMIT = luaScript(
   `${SHARED}
 local now = now_ms()
 local ttl = tonumber(ARGV[4])
-local st = redis.call('HMGET', KEYS[1], 's', 'e', 'u')
+local st = redis.call('HMGET', KEYS[1], 's', 'e', 'u', 'x')
 local s, e, u = st[1], tonumber(st[2]), tonumber(st[3])
 if not s then
   redis.call('HSET', KEYS[1], 'v', 1, 's', 'c', 'e', now, 'f', 0, 'u', 0)
@@ -37,8 +44,13 @@ if not s then
   return {1, now, now, 0, 0, ''}
 end
 if s == 'c' then return {1, e, now, 0, 0, ''} end
+local window = tonumber(ARGV[7])
 local from = ''
 if s == 'o' then
+  if st[4] == '1' then
+    local hint = held_hint(window)
+    return {0, e, now, now + hint, hint, ''}
+  end
   if now < u then return {0, e, now, u, u - now, ''} end
   e = e + 1
   from = 'o'
@@ -56,7 +68,6 @@ if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[1]) then
   return {2, e, now, 0, 0, from}
 end
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-local window = tonumber(ARGV[7])
 if window <= 0 then window = 1000 end
 return {0, e, now, 0, math.max(1, math.min(tonumber(first[2]) - now, window)), from}
 `,
@@ -101,7 +112,7 @@ if s == 'c' and f < tonumber(ARGV[4]) then
 end
 e = e + 1
 local u = now + tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 's', 'o', 'e', e, 'f', f, 'u', u)
+redis.call('HSET', KEYS[1], 's', 'o', 'e', e, 'f', f, 'u', u, 'x', 0)
 touch(KEYS[1], ttl)
 redis.call('DEL', KEYS[2])
 publish(ARGV[7], 'o', e, u, now, ARGV[8])
@@ -109,23 +120,53 @@ return {2, e, now, u, s, 'o'}
 `,
 );
 
-/** No ARGV. Returns {state, failures, epoch, openUntil, liveProbes, now}; no writes. */
+/** No ARGV. Returns {state, failures, epoch, openUntil, liveProbes, now, forced}; no writes. */
 export const CB_SNAPSHOT = luaScript(
   'cb_snapshot',
   2,
   `
 local now = now_ms()
-local st = redis.call('HMGET', KEYS[1], 's', 'f', 'e', 'u')
-if not st[1] then return {'c', 0, 0, 0, 0, now} end
+local st = redis.call('HMGET', KEYS[1], 's', 'f', 'e', 'u', 'x')
+if not st[1] then return {'c', 0, 0, 0, 0, now, 0} end
 local probes = 0
 if st[1] == 'h' then probes = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') end
-return {st[1], tonumber(st[2]), tonumber(st[3]), tonumber(st[4]), probes, now}
+local forced = 0
+if st[1] == 'o' and st[5] == '1' then forced = 1 end
+return {st[1], tonumber(st[2]), tonumber(st[3]), tonumber(st[4]), probes, now, forced}
 `,
 );
 
 /**
- * ARGV: target (o|c), recoveryWindowMs, ttlMs, channel, name. Forcing open an open circuit
- * restarts its recovery window without a transition, as the in-memory store does.
+ * Moves an open circuit to half-open as its recovery window ends, for the process whose outcome
+ * opened it (its timer). Does nothing if the circuit left that epoch (a call moved it first) or
+ * is held open by force. ARGV: epoch, ttlMs, channel, name.
+ * Returns {code, epoch, now, openUntil, from, to}: code 0 nothing to do, 1 not yet (then
+ * {1, remainingMs}), 2 transition.
+ */
+export const CB_RECOVER = luaScript(
+  'cb_recover',
+  2,
+  `${SHARED}
+local now = now_ms()
+local st = redis.call('HMGET', KEYS[1], 's', 'e', 'u', 'x')
+local e = tonumber(st[2])
+if st[1] ~= 'o' or st[4] == '1' or e ~= tonumber(ARGV[1]) then return {0} end
+local u = tonumber(st[3])
+if now < u then return {1, u - now} end
+e = e + 1
+redis.call('HSET', KEYS[1], 's', 'h', 'e', e)
+touch(KEYS[1], tonumber(ARGV[2]))
+redis.call('DEL', KEYS[2])
+publish(ARGV[3], 'h', e, 0, now, ARGV[4])
+return {2, e, now, 0, 'o', 'h'}
+`,
+);
+
+/**
+ * ARGV: target (o|c), recoveryWindowMs, ttlMs, channel, name. Forcing open holds the circuit
+ * open (x = 1) until it is forced closed; forcing open an open circuit holds it without a
+ * transition (same epoch), as the in-memory store does. The published open time is one retry
+ * hint ahead: processes cache the refusal that long, then ask again.
  * Returns {code, epoch, now, openUntil, from, to}; code 0 no transition, 2 transition.
  */
 export const CB_FORCE = luaScript(
@@ -145,28 +186,28 @@ if ARGV[1] == 'c' then
     return {0}
   end
   e = e + 1
-  redis.call('HSET', KEYS[1], 'v', 1, 's', 'c', 'e', e, 'f', 0, 'u', 0)
+  redis.call('HSET', KEYS[1], 'v', 1, 's', 'c', 'e', e, 'f', 0, 'u', 0, 'x', 0)
   touch(KEYS[1], ttl)
   redis.call('DEL', KEYS[2])
   publish(ARGV[4], 'c', e, 0, now, ARGV[5])
   return {2, e, now, 0, s, 'c'}
 end
-local u = now + tonumber(ARGV[2])
+local cached = now + held_hint(tonumber(ARGV[2]))
 if s == 'o' then
-  -- Already open: a new recovery window, not a transition (same epoch). Published so that the
-  -- processes caching the open circuit extend their cache too.
-  redis.call('HSET', KEYS[1], 'u', u)
+  -- Already open: now held, not a transition (same epoch). Published so that the processes
+  -- caching the open circuit extend their cache too.
+  redis.call('HSET', KEYS[1], 'x', 1, 'u', 0)
   touch(KEYS[1], ttl)
-  publish(ARGV[4], 'o', e, u, now, ARGV[5])
+  publish(ARGV[4], 'o', e, cached, now, ARGV[5])
   return {0}
 end
 e = e + 1
-redis.call('HSET', KEYS[1], 'v', 1, 's', 'o', 'e', e, 'u', u)
+redis.call('HSET', KEYS[1], 'v', 1, 's', 'o', 'e', e, 'u', 0, 'x', 1)
 redis.call('HSETNX', KEYS[1], 'f', 0)
 touch(KEYS[1], ttl)
 redis.call('DEL', KEYS[2])
-publish(ARGV[4], 'o', e, u, now, ARGV[5])
-return {2, e, now, u, s, 'o'}
+publish(ARGV[4], 'o', e, cached, now, ARGV[5])
+return {2, e, now, cached, s, 'o'}
 `,
 );
 

@@ -37,7 +37,7 @@ function summarize(admission: CircuitAdmission) {
 /** One admit; says whether it cost a round trip (a cached open circuit costs none). */
 async function admitOnce(circuit: string) {
   const before = roundTrips;
-  const admission = await store.admit(circuit, config);
+  const admission = await store.admit({ circuit, config });
   if (admission.admitted) held.push(admission);
   return { ...summarize(admission), roundTrip: roundTrips > before, at: Date.now() };
 }
@@ -58,12 +58,12 @@ serve(
     async fail({ circuit, n }) {
       const results = [];
       for (let i = 0; i < n; i++) {
-        const admission = await store.admit(circuit, config);
+        const admission = await store.admit({ circuit, config });
         if (!admission.admitted) {
           results.push(summarize(admission));
           break;
         }
-        const transition = await store.record(circuit, config, admission, 'failure');
+        const transition = await store.record({ circuit, config, admission, outcome: 'failure' });
         results.push({ ...summarize(admission), recorded: transition });
       }
       return results;
@@ -75,9 +75,11 @@ serve(
     },
     async settle({ circuit, outcome }) {
       const calls = held.splice(0);
-      return Promise.all(calls.map((call) => store.record(circuit, config, call, outcome)));
+      return Promise.all(
+        calls.map((call) => store.record({ circuit, config, admission: call, outcome })),
+      );
     },
-    snapshot: ({ circuit }) => store.snapshot(circuit, config),
+    snapshot: ({ circuit }) => store.snapshot({ circuit, config }),
     roundTrips: () => roundTrips,
   },
 );

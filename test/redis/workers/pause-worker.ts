@@ -197,9 +197,11 @@ serve(
     async cbFail({ circuit, n }) {
       const transitions = [];
       for (let i = 0; i < n; i++) {
-        const admission = await cbStore.admit(circuit, circuitConfig);
+        const admission = await cbStore.admit({ circuit, config: circuitConfig });
         if (!admission.admitted) break;
-        transitions.push(await cbStore.record(circuit, circuitConfig, admission, 'failure'));
+        transitions.push(
+          await cbStore.record({ circuit, config: circuitConfig, admission, outcome: 'failure' }),
+        );
       }
       return transitions.filter((t) => t !== undefined);
     },
@@ -208,7 +210,7 @@ serve(
      * (not `id`: that is the request's own field).
      */
     async cbAdmit({ circuit }) {
-      const admission = await cbStore.admit(circuit, circuitConfig);
+      const admission = await cbStore.admit({ circuit, config: circuitConfig });
       if (!admission.admitted) return summarize(admission);
       const call = ++nextAdmission;
       admissions.set(call, admission);
@@ -218,8 +220,8 @@ serve(
       const admission = admissions.get(call);
       if (admission === undefined) throw new Error(`no admitted call ${call}`);
       admissions.delete(call);
-      return (await cbStore.record(circuit, circuitConfig, admission, outcome)) ?? null;
+      return (await cbStore.record({ circuit, config: circuitConfig, admission, outcome })) ?? null;
     },
-    cbSnapshot: ({ circuit }) => cbStore.snapshot(circuit, circuitConfig),
+    cbSnapshot: ({ circuit }) => cbStore.snapshot({ circuit, config: circuitConfig }),
   },
 );
