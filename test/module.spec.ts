@@ -157,8 +157,8 @@ describe('OrchestratorModule validation at bootstrap', () => {
     ],
     [
       'unknown section',
-      { policies: { p: { timeout: {} } as any } },
-      'policy "p": timeout is not a policy section',
+      { policies: { p: { timout: {} } as any } },
+      'policy "p": timout is not a policy section; did you mean timeout?',
     ],
   ];
 
