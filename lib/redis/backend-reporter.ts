@@ -37,6 +37,11 @@ export class BackendReporter {
     this.emit({ type: 'redis.error', operation, error });
   }
 
+  /** A warning for the operator (a risky setting): `redis.warning`, logged. */
+  warn(message: string): void {
+    this.emit({ type: 'redis.warning', message });
+  }
+
   /** Informational (a check that could not run): `log`, when the logger has it. */
   info(message: string): void {
     this.logger.log?.(message);

@@ -1,5 +1,5 @@
 import { bounded, noop } from './bounded.js';
-import { isCluster, type RedisClient } from './redis-client.js';
+import { disconnect, isCluster, type RedisClient } from './redis-client.js';
 
 /**
  * A subscription to one channel; `ready` resolves false when SUBSCRIBE did not succeed.
@@ -32,7 +32,7 @@ export class ChannelHub {
     private readonly client: RedisClient,
     private readonly operationTimeoutMs: number,
     /** Told of a failed SUBSCRIBE and of a handler that threw. */
-    private readonly failed: (operation: string, error: unknown) => void,
+    private readonly report: { failed(operation: string, error: unknown): void },
   ) {}
 
   /** Subscribes `handler` to `channel`. Never rejects. */
@@ -65,7 +65,7 @@ export class ChannelHub {
     return bounded(subscriber.subscribe(channel), this.operationTimeoutMs, what).then(
       () => true,
       (error: unknown) => {
-        this.failed(`subscribe ${channel}`, error);
+        this.report.failed(`subscribe ${channel}`, error);
         return false;
       },
     );
@@ -98,13 +98,8 @@ export class ChannelHub {
       try {
         handler(message);
       } catch (error) {
-        this.failed(`message on ${channel}`, error);
+        this.report.failed(`message on ${channel}`, error);
       }
     }
   }
-}
-
-export function disconnect(client: RedisClient): void {
-  // disconnect() on an ended client arms a timer that never clears (ioredis).
-  if (client.status !== 'end') client.disconnect();
 }

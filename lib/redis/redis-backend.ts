@@ -1,46 +1,34 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { withoutStack } from '../core/orchestrator.error.js';
 import { BackendReporter } from './backend-reporter.js';
-import { bounded, noop } from './bounded.js';
-import {
-  ChannelHub,
-  disconnect,
-  type ChannelListener,
-  type MessageHandler,
-} from './channel-hub.js';
+import { noop } from './bounded.js';
+import { ChannelHub, type ChannelListener, type MessageHandler } from './channel-hub.js';
 import { HealthGate, type GateTicket } from './health-gate.js';
-import { RenewalsInFlight } from './lease-renewals.js';
+import { LeaseRenewals, type RenewedLeaseRef } from './lease-renewals.js';
 import type { LuaScript } from './lua/script.js';
 import {
   assertSupportedClient,
   createClient,
   isRedisClient,
   lateResendWindowMs,
+  quitClient,
   type RedisClient,
   type RedisConnectionSpec,
 } from './redis-client.js';
-import { errorKind } from './redis-errors.js';
+import { errorKind, unavailable } from './redis-errors.js';
 import {
   resolveBackendOptions,
   type RedisBackendOptions,
   type RedisStoreEvent,
   type ResolvedRedisBackendOptions,
 } from './redis-options.js';
-import { RedisUnavailableError } from './redis-unavailable.error.js';
 import { ScriptRunner, type ScriptArg } from './script-runner.js';
 import { StartupChecks } from './startup-checks.js';
 import { WriteQueue, type Undo } from './write-queue.js';
 
 export type { ChannelListener } from './channel-hub.js';
 export type { RedisConnectionSpec } from './redis-client.js';
+export type { RenewedLeaseRef } from './lease-renewals.js';
 export type { Undo } from './write-queue.js';
-
-/** @internal The lease a renewal extends, named in the `redis.lease-lost` event it may cause. */
-export interface RenewedLeaseRef {
-  readonly primitive: 'dedupe' | 'backpressure';
-  readonly name: string;
-  readonly token: string;
-}
 
 /**
  * One Redis connection shared by the Redis stores: key naming with a hash tag per object, Lua
@@ -62,7 +50,7 @@ export class RedisBackend implements OnApplicationShutdown {
   private readonly writes: WriteQueue;
   private readonly hub: ChannelHub;
   private readonly checks: StartupChecks;
-  private readonly renewals = new RenewalsInFlight();
+  private readonly renewals = new LeaseRenewals();
   private readonly closers = new Set<() => void>();
   private closing?: Promise<void>;
 
@@ -81,13 +69,8 @@ export class RedisBackend implements OnApplicationShutdown {
     this.gate = this.createGate();
     this.runner = new ScriptRunner(this.client, timeoutMs);
     this.writes = this.createWriteQueue();
-    this.hub = new ChannelHub(this.client, timeoutMs, (op, error) =>
-      this.reporter.failed(op, error),
-    );
-    this.checks = new StartupChecks(this.client, timeoutMs, {
-      warn: (message) => this.emit({ type: 'redis.warning', message }),
-      info: (message) => this.reporter.info(message),
-    });
+    this.hub = new ChannelHub(this.client, timeoutMs, this.reporter);
+    this.checks = new StartupChecks(this.client, timeoutMs, this.reporter);
     // Without a listener, ioredis reports connection errors as unhandled 'error' events.
     if (this.ownsClient) this.client.on('error', noop);
     if (this.options.checkClient) this.checks.start();
@@ -168,16 +151,12 @@ export class RedisBackend implements OnApplicationShutdown {
     // `run` refuses it without a round trip (the same test as its gate): queue it now.
     if (!this.available) this.writes.add(replay);
     const answered = this.run(script, keys, args, replay);
-    if (ends === undefined) return answered;
-    return answered.then((reply) => {
-      this.renewals.ended(ends);
-      return reply;
-    });
+    return ends === undefined ? answered : this.renewals.ending(answered, ends);
   }
 
   /**
    * @internal Renews a lease: true when extended, false when it is gone, reported as
-   * `redis.lease-lost` unless its holder had ended it first (see `RenewalsInFlight`).
+   * `redis.lease-lost` unless its holder had ended it first (see `LeaseRenewals`).
    */
   renew(
     script: LuaScript,
@@ -185,20 +164,10 @@ export class RedisBackend implements OnApplicationShutdown {
     args: readonly ScriptArg[],
     lease: RenewedLeaseRef,
   ): Promise<boolean> {
-    this.renewals.started(lease.token);
-    return this.run(script, keys, args).then(
-      (reply) => {
-        const endedFirst = this.renewals.settled(lease.token);
-        if (reply === 1) return true;
-        const { primitive, name } = lease;
-        if (!endedFirst) this.emit({ type: 'redis.lease-lost', primitive, name });
-        return false;
-      },
-      (error: unknown) => {
-        this.renewals.settled(lease.token);
-        throw error;
-      },
-    );
+    const { primitive, name, token } = lease;
+    const sent = () => this.run(script, keys, args);
+    const lost = () => this.emit({ type: 'redis.lease-lost', primitive, name });
+    return this.renewals.renew(sent, token, lost);
   }
 
   /**
@@ -283,16 +252,6 @@ export class RedisBackend implements OnApplicationShutdown {
     this.closers.clear();
     this.checks.stop();
     this.hub.close();
-    if (!this.ownsClient || this.client.status === 'end') return;
-    const ended = new Promise<void>((resolve) => this.client.once('end', resolve));
-    const timeoutMs = this.options.operationTimeoutMs;
-    await bounded(this.client.quit(), timeoutMs, 'QUIT').catch(noop);
-    await bounded(ended, timeoutMs, 'the connection to close').catch(noop);
-    disconnect(this.client);
+    if (this.ownsClient) await quitClient(this.client, this.options.operationTimeoutMs);
   }
-}
-
-function unavailable(script: LuaScript, cause: unknown): RedisUnavailableError {
-  const reason = typeof cause === 'string' ? new Error(cause) : cause;
-  return withoutStack(() => new RedisUnavailableError(script.command, { cause: reason }));
 }

@@ -1,4 +1,5 @@
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
+import { bounded, noop } from './bounded.js';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 /**
@@ -63,6 +64,20 @@ export function createClient(spec: RedisConnectionSpec): RedisClient {
     });
   }
   return new Redis({ ...SAFE_DEFAULTS, ...spec });
+}
+
+export function disconnect(client: RedisClient): void {
+  // disconnect() on an ended client arms a timer that never clears (ioredis).
+  if (client.status !== 'end') client.disconnect();
+}
+
+/** QUIT, then wait for the connection to end; each step bounded, a disconnect to finish. */
+export async function quitClient(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => client.once('end', resolve));
+  await bounded(client.quit(), timeoutMs, 'QUIT').catch(noop);
+  await bounded(ended, timeoutMs, 'the connection to close').catch(noop);
+  disconnect(client);
 }
 
 /**

@@ -1,3 +1,7 @@
+import { withoutStack } from '../core/orchestrator.error.js';
+import type { LuaScript } from './lua/script.js';
+import { RedisUnavailableError } from './redis-unavailable.error.js';
+
 /**
  * What an error from Redis says about Redis:
  * - `outage`: no answer, a timeout, a dropped connection, LOADING, OOM...: it may pass by itself,
@@ -74,4 +78,10 @@ export function errorKind(error: unknown): RedisErrorKind {
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** What a store's caller gets when `script` could not run: `cause` says why. */
+export function unavailable(script: LuaScript, cause: unknown): RedisUnavailableError {
+  const reason = typeof cause === 'string' ? new Error(cause) : cause;
+  return withoutStack(() => new RedisUnavailableError(script.command, { cause: reason }));
 }
