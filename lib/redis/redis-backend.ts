@@ -27,7 +27,6 @@ import { WriteQueue, type Undo } from './write-queue.js';
 
 export type { ChannelListener } from './channel-hub.js';
 export type { RedisConnectionSpec } from './redis-client.js';
-export type { RenewedLeaseRef } from './lease-renewals.js';
 export type { Undo } from './write-queue.js';
 
 /**
