@@ -27,14 +27,18 @@ export class BackendReporter {
     if (message !== undefined) this.logger.warn(message);
   }
 
-  /** A failed round trip: `redis.error`, and `redis.misconfigured` the first time of its kind. */
+  /** A failed round trip: `redis.error`, after `refused` for a refusal an operator must fix. */
   failed(operation: string, error: unknown): void {
-    const problem = configProblem(error);
-    if (problem !== undefined && !this.reported.has(problem.code)) {
-      this.reported.add(problem.code);
-      this.emit({ type: 'redis.misconfigured', operation, error, fix: problem.fix });
-    }
+    this.refused(operation, error);
     this.emit({ type: 'redis.error', operation, error });
+  }
+
+  /** `redis.misconfigured`, the first time a refusal of its kind (NOPERM...) is seen. */
+  refused(operation: string, error: unknown): void {
+    const problem = configProblem(error);
+    if (problem === undefined || this.reported.has(problem.code)) return;
+    this.reported.add(problem.code);
+    this.emit({ type: 'redis.misconfigured', operation, error, fix: problem.fix });
   }
 
   /** A warning for the operator (a risky setting): `redis.warning`, logged. */

@@ -228,9 +228,12 @@ export class RedisBackend implements OnApplicationShutdown {
     const kind = errorKind(error);
     // Redis answered about the data (a key of the wrong type...): it is not down.
     if (kind === 'data') this.gate.success(ticket);
-    // Refused until an operator acts: degraded mode at once, no call can succeed meanwhile.
-    else if (kind === 'config') this.gate.trip(ticket, error);
-    else this.gate.failure(ticket, error);
+    // Refused until an operator acts: said first, then degraded mode at once (no call can
+    // succeed meanwhile).
+    else if (kind === 'config') {
+      this.reporter.refused(script.command, error);
+      this.gate.trip(ticket, error);
+    } else this.gate.failure(ticket, error);
     // A refused decision never ran: nothing to undo. A write replays itself (it must happen).
     if (undo !== undefined && (kind !== 'config' || undo.script === script)) {
       this.writes.undoLostDecision(undo, undo.script !== script);

@@ -91,8 +91,8 @@ describe('a Redis user without permission on the keys', () => {
       ),
     ]);
     expect(events.map((event) => event.type)).toEqual([
-      'redis.degraded',
       'redis.misconfigured',
+      'redis.degraded',
       'redis.error',
     ]);
   });
