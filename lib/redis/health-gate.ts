@@ -73,6 +73,19 @@ export class HealthGate {
     }
     this.failures++;
     if (this.failures < this.options.failureThreshold) return;
+    this.degrade(error);
+  }
+
+  /**
+   * A failure that will not pass by itself (a missing permission, a read-only replica):
+   * degraded at once, whatever the threshold; while degraded, as `failure`.
+   */
+  trip(ticket: GateTicket, error: unknown): void {
+    if (this.degradedAt !== undefined) return this.failure(ticket, error);
+    this.degrade(error);
+  }
+
+  private degrade(error: unknown): void {
     this.degradedAt = this.now();
     this.retryAt = this.degradedAt + this.options.cooldownMs;
     this.listener.degraded(error, this.options.cooldownMs);

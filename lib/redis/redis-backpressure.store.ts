@@ -96,17 +96,15 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
     // Delivered even if Redis is briefly away: the slot would otherwise stay taken (and callers
     // be shed) until its lease lapsed.
     const leaseMs = this.leaseMs.get(name) ?? DEFAULT_BACKPRESSURE_OPTIONS.leaseMs;
-    return this.backend.settle(BP_RELEASE, this.keys(name), args, leaseMs) as Promise<number>;
+    const keys = this.keys(name);
+    return this.backend.settle(BP_RELEASE, keys, args, leaseMs, token) as Promise<number>;
   }
 
   renew(name: string, token: string, config: BackpressureConfig): boolean | Promise<boolean> {
     if (token.startsWith(LOCAL)) return this.local.renew(name, token.slice(LOCAL.length));
     const args = [token, Math.ceil(config.leaseMs)];
-    return this.backend.run(BP_RENEW, [this.keys(name)[0]], args).then((reply) => {
-      if (reply === 1) return true;
-      this.backend.emit({ type: 'redis.lease-lost', primitive: 'backpressure', name });
-      return false;
-    });
+    const lease = { primitive: 'backpressure', name, token } as const;
+    return this.backend.renew(BP_RENEW, [this.keys(name)[0]], args, lease);
   }
 
   depth(name: string): number | Promise<number> {

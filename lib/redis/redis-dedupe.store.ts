@@ -163,7 +163,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     // Delivered even if Redis is briefly away: waiting processes would otherwise wait out the
     // lease and run the call again.
-    return this.backend.settle(DD_COMPLETE, redisKeys, args, config.leaseMs).then(noop);
+    return this.backend.settle(DD_COMPLETE, redisKeys, args, config.leaseMs, token).then(noop);
   }
 
   /** Ends the claim without a result; waiting processes receive `error` (revived from JSON). */
@@ -174,7 +174,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     const args = [token, envelope, this.graceMs, keys.channel, keys.member];
     const leaseMs = this.leaseMs.get(namespace) ?? DEFAULT_DEDUPE_OPTIONS.leaseMs;
     const redisKeys = [keys.lease, keys.done, keys.index];
-    return this.backend.settle(DD_FAIL, redisKeys, args, leaseMs).then(noop);
+    return this.backend.settle(DD_FAIL, redisKeys, args, leaseMs, token).then(noop);
   }
 
   renew(
@@ -187,11 +187,8 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
       return this.local.renew(namespace, key, token.slice(LOCAL.length), config);
     const keys = this.keysOf(namespace, key);
     const args = [token, Math.ceil(config.leaseMs), keys.member];
-    return this.backend.run(DD_RENEW, [keys.lease, keys.index], args).then((reply) => {
-      if (reply === 1) return true;
-      this.backend.emit({ type: 'redis.lease-lost', primitive: 'dedupe', name: namespace });
-      return false;
-    });
+    const lease = { primitive: 'dedupe', name: namespace, token } as const;
+    return this.backend.renew(DD_RENEW, [keys.lease, keys.index], args, lease);
   }
 
   /** @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached. */

@@ -17,7 +17,12 @@ export type RedisStoreEvent =
   | { type: 'redis.recovered'; degradedForMs: number }
   | { type: 'redis.error'; operation: string; error: unknown }
   | { type: 'redis.lease-lost'; primitive: 'dedupe' | 'backpressure'; name: string }
-  | { type: 'redis.warning'; message: string };
+  | { type: 'redis.warning'; message: string }
+  /**
+   * Redis refused a command for a reason an operator must fix (NOPERM, READONLY, MISCONF, a
+   * disabled command...): emitted once per kind until Redis recovers, and logged as an error.
+   */
+  | { type: 'redis.misconfigured'; operation: string; error: unknown; fix: string };
 
 /**
  * Where the Redis stores write their warnings; Nest's `Logger` fits.
@@ -27,6 +32,8 @@ export type RedisStoreEvent =
 export interface RedisStoreLogger {
   warn(message: string): void;
   log?(message: string): void;
+  /** A refusal an operator must fix (a missing permission...); `warn` when absent. */
+  error?(message: string): void;
 }
 
 /**
@@ -94,6 +101,8 @@ export function resolveBackendOptions(
   checkInteger(at('degradeAfterFailures'), resolved.degradeAfterFailures, 1);
   checkNumber(at('degradedCooldownMs'), resolved.degradedCooldownMs, 0);
   if (resolved.logger !== undefined) checkFunction(at('logger.warn'), resolved.logger.warn);
+  if (resolved.logger?.error !== undefined)
+    checkFunction(at('logger.error'), resolved.logger.error);
   if (resolved.onEvent !== undefined) checkFunction(at('onEvent'), resolved.onEvent);
   return resolved;
 }

@@ -630,11 +630,17 @@ function expectLoadHealthy(m: Awaited<ReturnType<typeof measure>>): void {
   // fallback while Redis cannot answer).
   expect(m.dedupeKeys).toBeGreaterThan(10);
   expect(m.unexplained).toEqual([]);
-  // Leases outlived the change, but for at most one: in 1 of 3 local runs a 1.5 s dedupe or
-  // backpressure lease was reported lost across CLUSTER FAILOVER though no round trip failed
-  // (not explained yet). A lost lease is reported and never re-added; the cap and the dedupe
-  // counts above hold either way.
-  expect(m.leasesLost).toBeLessThanOrEqual(1);
+  // Every lease outlived the change: a manual CLUSTER FAILOVER loses no write (the master pauses
+  // writes until its replica has caught up), a slot is held 15 ms and a claim ~10 ms against
+  // leases of 4 s and 1.5 s, and while Redis cannot be reached nothing is held long enough to
+  // lapse. The one lease once reported lost here (1 run in 3, no failed round trip) was a
+  // renewal overtaken by its own release: after the SCRIPT FLUSH, ioredis answers the renewal's
+  // NOSCRIPT by resending it as EVAL, while the release sent just behind it (its script already
+  // loaded again) runs first; the renewal then finds the slot its holder had just freed. A
+  // redirection can reorder the two the same way. The backend no longer counts that as a loss
+  // (lib/redis/lease-renewals.ts; test/redis/lease-renewal-race.spec.ts reproduces it on one
+  // server).
+  expect(m.leasesLost).toBe(0);
 }
 
 /** A slot still held in Redis once every caller released: who took it, as far as we know. */

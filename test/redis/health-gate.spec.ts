@@ -74,4 +74,22 @@ describe('HealthGate (the backend breaker)', () => {
     expect(health.degraded).toBe(true);
     expect(log).toEqual(['degraded 500']);
   });
+
+  it('trips at once on a refusal that will not pass by itself, and stays degraded while probes meet it', () => {
+    const { health, log, advance } = gate(3, 1000);
+
+    health.trip(health.enter(), new Error('NOPERM'));
+
+    expect(log).toEqual(['degraded 1000']);
+    expect(health.enter()).toBe('refused');
+    advance(1000);
+    const probe = health.enter();
+    expect(probe).toBe('probe');
+    health.trip(probe, new Error('NOPERM'));
+    expect(log).toEqual(['degraded 1000']);
+    expect(health.enter()).toBe('refused');
+    advance(1000);
+    health.success(health.enter());
+    expect(log).toEqual(['degraded 1000', 'recovered 2000']);
+  });
 });
