@@ -75,7 +75,7 @@ describe('a Redis user without permission on the keys', () => {
       if (acquisition.granted) await stores.backpressure.release('api', acquisition.token);
     }
     const claim = await stores.dedupe.claim('prompts', 'k', ddConfig);
-    const admission = await stores.circuitBreaker.admit('llm', cbConfig);
+    const admission = await stores.circuitBreaker.admit({ circuit: 'llm', config: cbConfig });
     await new Promise((resolve) => setTimeout(resolve, 300)); // a replay would be due by now
 
     // Fail-open: the local share of the cap (2 of 4 per process) grants every sequential call.
@@ -121,8 +121,8 @@ describe('a Redis user with the permissions docs/redis-operations.md lists', () 
     if (claim.kind !== 'owner') throw new Error('not the owner');
     const waiting = await stores.dedupe.claim('prompts', 'k', ddConfig);
     await stores.dedupe.complete('prompts', 'k', claim.token, 'v', 60_000, ddConfig);
-    const admission = await stores.circuitBreaker.admit('llm', cbConfig);
-    await stores.circuitBreaker.force('llm', cbConfig, 'open');
+    const admission = await stores.circuitBreaker.admit({ circuit: 'llm', config: cbConfig });
+    await stores.circuitBreaker.force({ circuit: 'llm', config: cbConfig, state: 'open' });
 
     expect(waiting.kind === 'in-progress' && (await waiting.settled)).toEqual({
       completed: true,
