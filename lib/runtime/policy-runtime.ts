@@ -1,4 +1,4 @@
-import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../backpressure/backpressure.policy.js';
 import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
 import {
   resolveBackpressureOptions,

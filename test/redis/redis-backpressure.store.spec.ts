@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { BackpressureGuard } from '../../lib/backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../../lib/backpressure/backpressure.policy.js';
 import { isBackpressureShedError } from '../../lib/backpressure/backpressure-shed.error.js';
 import { RedisBackpressureStore, type RedisStoreEvent } from '../../lib/redis/index.js';
 import { keysWithoutTtl, waitUntil, type RedisServerHandle } from '../support/redis/index.js';
@@ -141,7 +141,7 @@ describe('RedisBackpressureStore between processes', () => {
   it('reclaims the slot of a holder that stopped renewing once its lease lapses', async () => {
     const name = freshName('crashed');
     const config = { capacity: 1, leaseMs: 300 };
-    expect((await a.acquire(name, config)).granted).toBe(true);
+    expect((await a.acquire({ name, config })).granted).toBe(true);
     const inB = new BackpressureGuard(config, b, { name });
 
     const started = performance.now();
@@ -163,14 +163,14 @@ describe('RedisBackpressureStore between processes', () => {
       ),
     );
     const config = { capacity: 1, leaseMs: 1000 };
-    const slot = await store.acquire(name, config);
+    const slot = await store.acquire({ name, config });
     await admin.zrem(`test:{bp:${name}}:h`, slot.granted ? slot.token : '');
 
-    expect(slot.granted && (await store.renew(name, slot.token, config))).toBe(false);
+    expect(slot.granted && (await store.renew({ name, token: slot.token, config }))).toBe(false);
     expect(events.filter((e) => e.type === 'redis.lease-lost')).toEqual([
       { type: 'redis.lease-lost', primitive: 'backpressure', name },
     ]);
-    expect(await store.depth(name)).toBe(0);
+    expect(await store.depth({ name })).toBe(0);
   });
 
   it('left a TTL on every key', async () => {

@@ -1,7 +1,7 @@
 import {
   BackpressureGuard,
   type BackpressurePermit,
-} from '../../../lib/backpressure/backpressure.guard.js';
+} from '../../../lib/backpressure/backpressure.policy.js';
 import { RedisBackpressureStore } from '../../../lib/redis/index.js';
 import type { WorkerInit } from '../fleet.js';
 import { connect, report, serve, sleep } from './worker-runtime.js';
