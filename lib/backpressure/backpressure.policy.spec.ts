@@ -324,6 +324,17 @@ describe('BackpressureGuard: waiting for a slot', () => {
     expect(await g.depth()).toBe(0);
   });
 
+  it('refuses a caller whose signal has already aborted, even with a slot free, and takes no slot', async () => {
+    const g = new BackpressureGuard({ capacity: 2, maxWaitMs: 10_000 });
+    const left = new AbortController();
+    left.abort(new Error('client went away'));
+
+    await expect(g.acquire(left.signal)).rejects.toThrow('client went away');
+
+    expect(await g.depth()).toBe(0);
+    (await g.acquire()).release();
+  });
+
   it('frees a slot once, however often release() is called', async () => {
     class CountingStore extends InMemoryBackpressureStore {
       releases = 0;
