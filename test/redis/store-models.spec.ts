@@ -202,6 +202,15 @@ async function runBackpressure(store: BackpressureStore, scenario: BackpressureS
         if (!held) expectSame('releasing a token not held changes nothing', depth, before);
         break;
       }
+      case 'handOver': {
+        const index = model.resolve(command.name, command.token);
+        const expected = model.handOver(command.name, index);
+        const token = tokenFor(tokens, index, command.token);
+        const acquisition = await store.handOver({ name, config, token, waiting: true });
+        expectSame('handOver', observeAcquisition(acquisition), observeAcquisition(expected));
+        if (acquisition.granted) recordToken(tokens, acquisition.token);
+        break;
+      }
       case 'renew': {
         const index = model.resolve(command.name, command.token);
         const expected = model.renew(command.name, index);
