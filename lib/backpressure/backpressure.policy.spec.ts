@@ -335,6 +335,52 @@ describe('BackpressureGuard: waiting for a slot', () => {
     (await g.acquire()).release();
   });
 
+  it('gives back a slot granted while its caller left (the signal aborted during the decision)', async () => {
+    /** Answers acquires a microtask late, as a networked store would. */
+    class SlowStore extends BackpressureStore {
+      readonly inner = new InMemoryBackpressureStore();
+      async acquire(request: BackpressureAcquireRequest): Promise<BackpressureAcquisition> {
+        return this.inner.acquire(request);
+      }
+      release = (request: BackpressureSlotRequest) => this.inner.release(request);
+      renew = (request: BackpressureSlotRequest) => this.inner.renew(request);
+      depth = (request: { name: string }) => this.inner.depth(request);
+    }
+    const g = new BackpressureGuard({ capacity: 1 }, new SlowStore());
+    const leaving = new AbortController();
+    const acquiring = g.acquire(leaving.signal);
+    leaving.abort(new Error('client went away'));
+
+    await expect(acquiring).rejects.toThrow('client went away');
+    expect(await g.depth()).toBe(0);
+  });
+
+  it('releases a slot whose hand-over failed, and the waiter still gets one at its next poll', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    class FailingHandOver extends InMemoryBackpressureStore {
+      override handOver(): never {
+        throw new Error('store away');
+      }
+    }
+    const events = recorder();
+    const g = new BackpressureGuard({ capacity: 1, maxWaitMs: 5_000 }, new FailingHandOver(), {
+      events,
+      name: 'h',
+    });
+    const holder = await g.acquire();
+    const waiting = g.acquire();
+
+    holder.release();
+
+    expect(await g.depth()).toBe(0);
+    expect(events.events).toContainEqual(
+      expect.objectContaining({ type: 'store.error', operation: 'handOver', name: 'h' }),
+    );
+    await jest.advanceTimersByTimeAsync(100);
+    (await waiting).release();
+    expect(await g.depth()).toBe(0);
+  });
+
   it('frees a slot once, however often release() is called', async () => {
     class CountingStore extends InMemoryBackpressureStore {
       releases = 0;
