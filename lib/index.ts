@@ -83,8 +83,14 @@ export {
 export { Backpressure } from './backpressure/backpressure.decorator.js';
 export {
   BackpressureStore,
+  type BackpressureAcquireRequest,
   type BackpressureAcquisition,
   type BackpressureConfig,
+  type BackpressureHandOverRequest,
+  type BackpressureNameRequest,
+  type BackpressureRenewRequest,
+  type BackpressureSlotRequest,
+  type BackpressureWatchRequest,
 } from './backpressure/backpressure.store.js';
 export { InMemoryBackpressureStore } from './backpressure/in-memory-backpressure.store.js';
 export {
@@ -92,7 +98,7 @@ export {
   SOFT_LIMIT_WARNING_INTERVAL_MS,
   type BackpressurePermit,
   type BackpressureRuntime,
-} from './backpressure/backpressure.guard.js';
+} from './backpressure/backpressure.policy.js';
 export {
   BackpressureShedError,
   isBackpressureShedError,

@@ -1,5 +1,5 @@
 import type { PolicyKind } from '../core/policy-kind.js';
-import { BackpressureGuard } from './backpressure.guard.js';
+import { BackpressureGuard } from './backpressure.policy.js';
 import { BackpressureLayer } from './backpressure.layer.js';
 import { BackpressureStore } from './backpressure.store.js';
 import { resolveBackpressureOptions, type BackpressureOptions } from './backpressure-options.js';

@@ -6,7 +6,7 @@ import type { ReturnKind } from '../core/return-kind.js';
 import { DedupeLayer } from '../dedupe/dedupe.layer.js';
 import { Deduplicator } from '../dedupe/deduplicator.js';
 import { Backpressure } from './backpressure.decorator.js';
-import { BackpressureGuard } from './backpressure.guard.js';
+import { BackpressureGuard } from './backpressure.policy.js';
 import { BackpressureLayer } from './backpressure.layer.js';
 import type { BackpressureOptions } from './backpressure-options.js';
 import { isBackpressureShedError } from './backpressure-shed.error.js';
@@ -21,9 +21,9 @@ class CountingStore extends InMemoryBackpressureStore {
     if (answer.granted) this.acquired++;
     return answer;
   }
-  override release(name: string, token: string): number {
+  override release(...args: Parameters<InMemoryBackpressureStore['release']>): number {
     this.released++;
-    return super.release(name, token);
+    return super.release(...args);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Call, Layer, Step } from '../core/layer.js';
-import type { BackpressureGuard, BackpressurePermit } from './backpressure.guard.js';
+import type { BackpressurePermit } from './backpressure-permit.js';
+import type { BackpressureGuard } from './backpressure.policy.js';
 
 const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
@@ -75,7 +76,7 @@ class GuardedIterator implements AsyncIterator<unknown> {
     if (!this.step.answersWithoutExecution(this.call)) {
       let permit: BackpressurePermit;
       try {
-        permit = await this.guard.admit(true, this.leave.signal);
+        permit = await this.guard.acquire(this.leave.signal);
       } catch (error) {
         if (this.closed) return; // the consumer left while waiting: nothing to report
         this.closed = true;

@@ -1,34 +1,12 @@
 import type { Call, Step } from '../core/layer.js';
-import type { BackpressurePermit } from './backpressure.guard.js';
 import { Slot, type SlotOwner } from './slot.js';
 import { pending, resolvers, type Waiter } from './waiter-queue.js';
 
-/** Runs the rest of the chain holding `permit`, and frees it exactly once however the call ends. */
-export function runHolding(permit: BackpressurePermit, next: Step, call: Call): Promise<unknown> {
-  let result: Promise<unknown>;
-  try {
-    result = next.promise(call);
-  } catch (error) {
-    permit.release();
-    return Promise.reject(error);
-  }
-  return result.then(
-    (value) => {
-      permit.release();
-      return value;
-    },
-    (error) => {
-      permit.release();
-      throw error;
-    },
-  );
-}
-
 /**
- * A call of the layer waiting for a slot, and then the slot it holds. The slot is handed
- * straight to it and it runs at once, inside the release that freed the slot: no permit
- * promise to resolve and no continuation to schedule, so a queued call costs one promise (its
- * caller's) and one object over the call's own.
+ * A call of the layer asking for a slot, and then the slot it holds. It runs as soon as it is
+ * given its slot, at once or inside the release that freed one: no permit promise to resolve
+ * and no continuation to schedule, so a call costs one promise (its caller's) and one object
+ * over the call's own.
  */
 export class QueuedCall extends Slot implements Waiter {
   deadline = 0;

@@ -1,8 +1,11 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import {
   BackpressureStore,
+  type BackpressureAcquireRequest,
   type BackpressureAcquisition,
-  type BackpressureConfig,
+  type BackpressureHandOverRequest,
+  type BackpressureNameRequest,
+  type BackpressureSlotRequest,
 } from './backpressure.store.js';
 
 /**
@@ -32,7 +35,7 @@ export class InMemoryBackpressureStore extends BackpressureStore {
     super();
   }
 
-  acquire(name: string, config: BackpressureConfig): BackpressureAcquisition {
+  acquire({ name, config }: BackpressureAcquireRequest): BackpressureAcquisition {
     const held = this.heldBy(name);
     const depth = held.size - 1;
     if (depth >= config.capacity) return { granted: false, depth };
@@ -41,17 +44,23 @@ export class InMemoryBackpressureStore extends BackpressureStore {
     return { granted: true, token, depth: depth + 1 };
   }
 
-  release(name: string, token: string): number {
+  release({ name, token }: BackpressureSlotRequest): number {
     const held = this.heldBy(name);
     held.delete(token);
     return held.size - 1;
   }
 
-  renew(name: string, token: string): boolean {
+  /** Release and acquire in one synchronous step: nothing can come between them. */
+  override handOver(request: BackpressureHandOverRequest): BackpressureAcquisition {
+    this.heldBy(request.name).delete(request.token);
+    return this.acquire(request);
+  }
+
+  renew({ name, token }: BackpressureSlotRequest): boolean {
     return this.heldBy(name).has(token);
   }
 
-  depth(name: string): number {
+  depth({ name }: BackpressureNameRequest): number {
     const held = this.holders.get(name);
     return held === undefined ? 0 : held.size - 1;
   }

@@ -1,5 +1,5 @@
 import type { HeldLease } from '../core/lease-renewer.js';
-import type { BackpressurePermit } from './backpressure.guard.js';
+import type { BackpressurePermit } from './backpressure-permit.js';
 
 /** @internal What a slot goes back to when released: its guard. */
 export interface SlotOwner {

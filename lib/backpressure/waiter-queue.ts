@@ -1,4 +1,4 @@
-import type { BackpressurePermit } from './backpressure.guard.js';
+import type { BackpressurePermit } from './backpressure-permit.js';
 import { Slot, type SlotOwner } from './slot.js';
 
 /** A caller waiting for a slot. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Observable, take, toArray, lastValueFrom } from 'rxjs';
 import { FakeClock } from '../../test/support/fake-clock.js';
 import { Backpressure } from '../backpressure/backpressure.decorator.js';
-import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../backpressure/backpressure.policy.js';
 import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
 import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
 import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.decorator.js';

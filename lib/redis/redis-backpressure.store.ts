@@ -2,12 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import {
   BackpressureStore,
+  type BackpressureAcquireRequest,
   type BackpressureAcquisition,
-  type BackpressureConfig,
+  type BackpressureHandOverRequest,
+  type BackpressureNameRequest,
+  type BackpressureRenewRequest,
+  type BackpressureSlotRequest,
+  type BackpressureWatchRequest,
 } from '../backpressure/backpressure.store.js';
 import { DEFAULT_BACKPRESSURE_OPTIONS } from '../backpressure/backpressure-options.js';
 import { InMemoryBackpressureStore } from '../backpressure/in-memory-backpressure.store.js';
-import { checkInteger } from '../core/validate.js';
+import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
+import { checkInteger, checkNumber } from '../core/validate.js';
 import { BP_ACQUIRE, BP_DEPTH, BP_RELEASE, BP_RENEW } from './lua/backpressure.lua.js';
 import {
   RedisBackend,
@@ -32,6 +38,13 @@ export interface RedisBackpressureStoreOptions extends RedisBackendOptions {
   failClosed?: boolean;
   /** How many processes share a cap; sizes the local cap while Redis is unavailable. @default 1 */
   replicasHint?: number;
+  /**
+   * How long callers waiting in one process may be passed over by callers of other processes
+   * (a process hands its freed slots to its own waiters first), in ms. Past it, the process
+   * that has waited longest holds a place: the next slot freed anywhere is kept for it.
+   * @default 250
+   */
+  maxPassOverMs?: number;
 }
 
 type AcquireReply = [number, number, number];
@@ -40,15 +53,19 @@ type AcquireReply = [number, number, number];
 const LOCAL = 'local:';
 /** How long a refused acquire keeps "someone waits" set; waiting guards re-ask well within it. */
 const WAIT_FLAG_MS = 1000;
+const noop = () => undefined;
 
 /**
  * A concurrency cap shared by every process that uses the same Redis and key prefix: at most
  * `capacity` live leases per name across the fleet. The guard renews each slot's lease while it
  * is held; a crashed holder's slot is reclaimed once its lease lapses; a renewal that finds its
  * lease gone reports it and never re-adds it. While Redis is down or hung each process falls
- * back to a local share of the cap, or sheds (`failClosed`).
+ * back to a local share of the cap, or sheds (`failClosed`). A slot passed to a waiting caller
+ * goes through Redis (`handOver`): a slot of the fallback, or one whose lease was lost, leaves
+ * circulation there.
  *
- * Round trips: acquire 1, release 1, one renewal per held slot every `leaseMs / 3`.
+ * Round trips: acquire 1, release 1, hand-over 1, one renewal per held slot every
+ * `leaseMs / 3`.
  *
  * @publicApi
  */
@@ -58,6 +75,8 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
   private readonly local = new InMemoryBackpressureStore();
   private readonly failClosed: boolean;
   private readonly replicasHint: number;
+  private readonly maxPassOverMs: number;
+  /** This store's tokens start with it; it is also its process's place in the fairness queue. */
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
   /** The lease of each name's slots, from its last acquire: how long a `release` may wait. */
@@ -68,50 +87,49 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
     options: RedisBackpressureStoreOptions = {},
   ) {
     super();
-    const { failClosed = false, replicasHint = 1, ...backendOptions } = options;
+    const { failClosed = false, replicasHint = 1, maxPassOverMs = 250, ...rest } = options;
     checkInteger('RedisBackpressureStore: replicasHint', replicasHint, 1);
+    checkNumber('RedisBackpressureStore: maxPassOverMs', maxPassOverMs, 0);
     this.failClosed = failClosed;
     this.replicasHint = replicasHint;
-    this.backend = RedisBackend.of(client, backendOptions);
+    this.maxPassOverMs = maxPassOverMs;
+    this.backend = RedisBackend.of(client, rest);
   }
 
-  acquire(
-    name: string,
-    config: BackpressureConfig,
-  ): BackpressureAcquisition | Promise<BackpressureAcquisition> {
-    if (!this.backend.available) return this.acquireLocally(name, config);
-    if (this.leaseMs.get(name) !== config.leaseMs) this.leaseMs.set(name, config.leaseMs);
-    const token = `${this.tokenPrefix}:${++this.tokens}`;
-    const args = [token, config.capacity, Math.ceil(config.leaseMs), WAIT_FLAG_MS];
-    const undo = this.releaseOf(name, token, config.leaseMs);
-    return this.backend.run(BP_ACQUIRE, this.keys(name), args, undo).then(
-      (reply) => toAcquisition(reply as AcquireReply, token),
-      () => this.afterFailure(name, config),
-    );
+  acquire(request: BackpressureAcquireRequest): MaybePromise<BackpressureAcquisition> {
+    return this.acquireFor(request, '');
   }
 
-  release(name: string, token: string): number | Promise<number> {
-    if (token.startsWith(LOCAL)) return this.local.release(name, token.slice(LOCAL.length));
-    const args = [token, this.channel(name)];
-    // Delivered even if Redis is briefly away: the slot would otherwise stay taken (and callers
-    // be shed) until its lease lapsed.
-    const leaseMs = this.leaseMs.get(name) ?? DEFAULT_BACKPRESSURE_OPTIONS.leaseMs;
-    const keys = this.keys(name);
-    return this.backend.settle(BP_RELEASE, keys, args, leaseMs, token) as Promise<number>;
+  /**
+   * One script frees `token` and decides the waiting caller's grant. A token of the local
+   * fallback is freed here and never reaches a caller again once Redis answers.
+   */
+  override handOver(request: BackpressureHandOverRequest): MaybePromise<BackpressureAcquisition> {
+    const { name, token } = request;
+    if (token.startsWith(LOCAL)) {
+      this.local.release({ name, token: token.slice(LOCAL.length) });
+      return this.acquireFor(request, '');
+    }
+    return this.acquireFor(request, token);
   }
 
-  renew(name: string, token: string, config: BackpressureConfig): boolean | Promise<boolean> {
-    if (token.startsWith(LOCAL)) return this.local.renew(name, token.slice(LOCAL.length));
+  release(request: BackpressureSlotRequest): MaybePromise<number> {
+    return this.releaseSlot(request);
+  }
+
+  renew({ name, token, config }: BackpressureRenewRequest): MaybePromise<boolean> {
+    if (token.startsWith(LOCAL))
+      return this.local.renew({ name, token: token.slice(LOCAL.length) });
     const args = [token, Math.ceil(config.leaseMs)];
     const lease = { primitive: 'backpressure', name, token } as const;
     return this.backend.renew(BP_RENEW, [this.keys(name)[0]], args, lease);
   }
 
-  depth(name: string): number | Promise<number> {
-    if (!this.backend.available) return this.local.depth(name);
+  depth({ name }: BackpressureNameRequest): MaybePromise<number> {
+    if (!this.backend.available) return this.local.depth({ name });
     return this.backend.run(BP_DEPTH, [this.keys(name)[0]], []).then(
       (reply) => reply as number,
-      () => this.local.depth(name),
+      () => this.local.depth({ name }),
     );
   }
 
@@ -119,7 +137,7 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
    * Calls `listener` when a slot of `name` is released anywhere in the fleet while someone
    * waits for one, so waiting callers retry at once rather than at their next poll.
    */
-  override watchReleases(name: string, listener: () => void): ChannelListener {
+  override watchReleases({ name, listener }: BackpressureWatchRequest): ChannelListener {
     return this.backend.listen(this.channel(name), listener);
   }
 
@@ -127,15 +145,75 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
     return this.backend.close();
   }
 
+  // The public operations call these, never each other: a subclass that wraps one (to count
+  // grants, say) sees each operation once.
+
+  private acquireFor(
+    request: BackpressureAcquireRequest,
+    freeing: string,
+  ): MaybePromise<BackpressureAcquisition> {
+    if (this.backend.available) return this.decide(request, freeing);
+    if (freeing !== '') this.releaseQuietly({ name: request.name, token: freeing });
+    return this.acquireLocally(request);
+  }
+
+  private releaseSlot({ name, token }: BackpressureSlotRequest): MaybePromise<number> {
+    if (token.startsWith(LOCAL))
+      return this.local.release({ name, token: token.slice(LOCAL.length) });
+    const args = [token, this.channel(name)];
+    // Delivered even if Redis is briefly away: the slot would otherwise stay taken (and callers
+    // be shed) until its lease lapsed.
+    const leaseMs = this.leaseMs.get(name) ?? DEFAULT_BACKPRESSURE_OPTIONS.leaseMs;
+    const keys = this.keys(name).slice(0, 2);
+    return this.backend.settle(BP_RELEASE, keys, args, leaseMs, token) as Promise<number>;
+  }
+
+  /** The acquire script, freeing `freeing` first when it is not ''. */
+  private decide(
+    request: BackpressureAcquireRequest,
+    freeing: string,
+  ): Promise<BackpressureAcquisition> {
+    const { name, config } = request;
+    if (this.leaseMs.get(name) !== config.leaseMs) this.leaseMs.set(name, config.leaseMs);
+    const token = `${this.tokenPrefix}:${++this.tokens}`;
+    const args = [
+      token,
+      config.capacity,
+      Math.ceil(config.leaseMs),
+      WAIT_FLAG_MS,
+      this.tokenPrefix,
+      request.waiting === true ? 1 : 0,
+      Math.ceil(this.maxPassOverMs),
+      freeing,
+      this.channel(name),
+    ];
+    const undo = this.releaseOf(name, token, config.leaseMs);
+    return this.backend.run(BP_ACQUIRE, this.keys(name), args, undo).then(
+      (reply) => toAcquisition(reply as AcquireReply, token),
+      () => {
+        // The freed slot may or may not have been freed: its release is queued until Redis answers.
+        if (freeing !== '') this.releaseQuietly({ name, token: freeing });
+        return this.afterFailure(request);
+      },
+    );
+  }
+
+  /** A release whose outcome nobody waits for; `settle` redelivers it if it fails. */
+  private releaseQuietly(request: BackpressureSlotRequest): void {
+    const released = this.releaseSlot(request);
+    if (isPromiseLike(released)) released.then(noop, noop);
+  }
+
   private keys(name: string): string[] {
-    return [this.backend.key('bp', name, 'h'), this.backend.key('bp', name, 'w')];
+    const key = (part: string) => this.backend.key('bp', name, part);
+    return [key('h'), key('w'), key('q'), key('qa')];
   }
 
   /** Frees a slot that may have been granted to an acquire whose reply was lost. */
   private releaseOf(name: string, token: string, leaseMs: number): Undo {
     return {
       script: BP_RELEASE,
-      keys: this.keys(name),
+      keys: this.keys(name).slice(0, 2),
       args: [token, this.channel(name)],
       maxAgeMs: leaseMs,
     };
@@ -149,17 +227,17 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
    * One failed acquire while Redis still counts as healthy is refused: a local slot on top of
    * the fleet's cap would break it over a single slow reply. Degraded mode falls back locally.
    */
-  private afterFailure(name: string, config: BackpressureConfig): BackpressureAcquisition {
-    if (this.backend.degraded) return this.acquireLocally(name, config);
+  private afterFailure(request: BackpressureAcquireRequest): BackpressureAcquisition {
+    if (this.backend.degraded) return this.acquireLocally(request);
     return {
       granted: false,
-      depth: config.capacity,
+      depth: request.config.capacity,
       retryAfterMs: this.backend.options.operationTimeoutMs,
     };
   }
 
   /** Redis is unavailable: a local share of the cap, or nothing at all (`failClosed`). */
-  private acquireLocally(name: string, config: BackpressureConfig): BackpressureAcquisition {
+  private acquireLocally({ name, config }: BackpressureAcquireRequest): BackpressureAcquisition {
     if (this.failClosed) {
       return {
         granted: false,
@@ -168,7 +246,7 @@ export class RedisBackpressureStore extends BackpressureStore implements OnAppli
       };
     }
     const capacity = Math.max(1, Math.floor(config.capacity / this.replicasHint));
-    const acquisition = this.local.acquire(name, { ...config, capacity });
+    const acquisition = this.local.acquire({ name, config: { ...config, capacity } });
     return acquisition.granted
       ? { ...acquisition, token: `${LOCAL}${acquisition.token}` }
       : acquisition;

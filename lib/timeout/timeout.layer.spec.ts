@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Observable, firstValueFrom, toArray } from 'rxjs';
 import { FakeClock, flushMicrotasks } from '../../test/support/fake-clock.js';
-import { BackpressureGuard } from '../backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../backpressure/backpressure.policy.js';
 import { BackpressureLayer } from '../backpressure/backpressure.layer.js';
 import { Chain, type Call, type Layer, type Step } from '../core/layer.js';
 import type { ReturnKind } from '../core/return-kind.js';

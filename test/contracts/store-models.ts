@@ -73,6 +73,7 @@ export type BackpressureCommand =
   | { readonly op: 'acquire'; readonly name: number }
   | { readonly op: 'release'; readonly name: number; readonly token: TokenRef }
   | { readonly op: 'renew'; readonly name: number; readonly token: TokenRef }
+  | { readonly op: 'handOver'; readonly name: number; readonly token: TokenRef }
   | { readonly op: 'depth'; readonly name: number };
 
 export interface BackpressureScenario {
@@ -100,6 +101,10 @@ export const backpressureCommand: fc.Arbitrary<BackpressureCommand> = fc
     {
       weight: 1,
       arbitrary: fc.record({ op: fc.constant('renew' as const), name: bpName, token: tokenRef }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ op: fc.constant('handOver' as const), name: bpName, token: tokenRef }),
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('depth' as const), name: bpName }) },
   )
@@ -148,6 +153,18 @@ export class BackpressureModel {
 
   renew(name: number, token: number | undefined): boolean {
     return token !== undefined && this.heldBy(name).has(token);
+  }
+
+  /**
+   * Frees `token` (if the name holds it) and acquires for a waiter: a stale token frees
+   * nothing, so its waiter gets a slot only if one is really free.
+   */
+  handOver(
+    name: number,
+    token: number | undefined,
+  ): AcquireObservation & { readonly token?: number } {
+    this.release(name, token);
+    return this.acquire(name);
   }
 
   depth(name: number): number {

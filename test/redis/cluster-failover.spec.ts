@@ -18,11 +18,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster, Redis } from 'ioredis';
-import { BackpressureGuard } from '../../lib/backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../../lib/backpressure/backpressure.policy.js';
 import { isBackpressureShedError } from '../../lib/backpressure/backpressure-shed.error.js';
 import type {
+  BackpressureAcquireRequest,
   BackpressureAcquisition,
-  BackpressureConfig,
+  BackpressureHandOverRequest,
+  BackpressureSlotRequest,
 } from '../../lib/backpressure/backpressure.store.js';
 import { CircuitBreakerPolicy } from '../../lib/circuit-breaker/circuit-breaker.policy.js';
 import type { CircuitConfig } from '../../lib/circuit-breaker/circuit-breaker.store.js';
@@ -218,9 +220,23 @@ class LedgerBackpressureStore extends RedisBackpressureStore {
     super(backend, options);
   }
 
-  override acquire(
-    name: string,
-    config: BackpressureConfig,
+  override acquire(request: BackpressureAcquireRequest): MaybePromise<BackpressureAcquisition> {
+    return this.noted(super.acquire(request));
+  }
+
+  /** A hand-over frees its token inside the script: the ledger counts it as released. */
+  override handOver(request: BackpressureHandOverRequest): MaybePromise<BackpressureAcquisition> {
+    this.freed(request.token);
+    return this.noted(super.handOver(request));
+  }
+
+  override release(request: BackpressureSlotRequest): MaybePromise<number> {
+    this.freed(request.token);
+    return super.release(request);
+  }
+
+  private noted(
+    answer: MaybePromise<BackpressureAcquisition>,
   ): MaybePromise<BackpressureAcquisition> {
     const note = (answer: BackpressureAcquisition) => {
       if (!answer.granted) return answer;
@@ -233,18 +249,16 @@ class LedgerBackpressureStore extends RedisBackpressureStore {
       }
       return answer;
     };
-    const answer = super.acquire(name, config);
     return isPromiseLike(answer) ? answer.then(note) : note(answer);
   }
 
-  override release(name: string, token: string): MaybePromise<number> {
+  private freed(token: string): void {
     if (token.startsWith('local:')) {
       this.localHeld--;
     } else {
       this.ledger.live.delete(token);
       this.ledger.released.set(token, (this.ledger.released.get(token) ?? 0) + 1);
     }
-    return super.release(name, token);
   }
 }
 
@@ -669,7 +683,7 @@ async function drain(
   client: Cluster,
 ) {
   const from = performance.now();
-  const depth = () => Promise.resolve(proc.backpressure.depth(names.backpressure));
+  const depth = () => Promise.resolve(proc.backpressure.depth({ name: names.backpressure }));
   await waitUntil(async () => (await depth()) === 0, { timeoutMs: BOUND_MS + SLACK_MS }).catch(
     () => undefined,
   );
@@ -840,7 +854,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     // single-key script whose key moved is served by the target through ASK; a two-key script
     // on an object still on the source, one of its keys missing, gets TRYAGAIN until the end.
     const probe = startProcess();
-    const depthDuring = await probe.backpressure.depth(names.backpressure);
+    const depthDuring = await probe.backpressure.depth({ name: names.backpressure });
     await probe.circuits.snapshot({ circuit: names.loadCircuit, config: OPEN_CIRCUIT });
     const [viaAsk, viaTryagain] = probe.backend.runs;
     await waitUntil(() => performance.now() - migratingAt >= MIGRATION_HOLD_MS, {
@@ -933,21 +947,21 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
     // The target already runs bp_acquire for a name of its own, as any master of a fleet does.
     let other = 0;
     while (topology.ownerOf(keySlot(backend.key('bp', `other-${other}`, 'h'))) !== target) other++;
-    const warm = await store.acquire(`other-${other}`, config);
-    if (warm.granted) await store.release(`other-${other}`, warm.token);
+    const warm = await store.acquire({ name: `other-${other}`, config });
+    if (warm.granted) await store.release({ name: `other-${other}`, token: warm.token });
     // One slot held (the holders key exists) and the waiting flag set (it exists too).
-    const held = await store.acquire(name, { ...config, capacity: 1 });
-    await store.acquire(name, { ...config, capacity: 1 });
+    const held = await store.acquire({ name, config: { ...config, capacity: 1 } });
+    await store.acquire({ name, config: { ...config, capacity: 1 } });
     const migration = await cluster.startSlotMigration(slot, target);
     await migration.moveKeys([holders]); // split: BP_ACQUIRE gets TRYAGAIN
-    const lost = await store.acquire(name, config); // given up after commandTimeout: local fallback
+    const lost = await store.acquire({ name, config }); // given up after commandTimeout: local fallback
     await migration.moveKeys([waiting]); // ASK now serves both keys: ioredis' retry can land
-    await store.depth(name); // a success: the backend runs the first undo
+    await store.depth({ name }); // a success: the backend runs the first undo
     await delay(100);
     const afterFirstUndo = await client.zcard(holders);
     await delay(500); // ioredis' next TRYAGAIN retry of the abandoned acquire lands meanwhile
     await migration.finish();
-    if (held.granted) await store.release(name, held.token);
+    if (held.granted) await store.release({ name, token: held.token });
     const releasedAt = performance.now();
 
     const ghost = await client.zcard(holders); // the resent acquire: held by nobody

@@ -43,14 +43,14 @@ describe('a backpressure renewal overtaken by its own release', () => {
   async function holderWithRenewalScriptFlushed(name: string) {
     const { options, lost } = withEvents();
     const store = track(new RedisBackpressureStore(safeClient(server), options));
-    const held = await store.acquire(name, config);
+    const held = await store.acquire({ name: name, config: config });
     if (!held.granted) throw new Error('no slot');
     // Both scripts loaded on the connection, then flushed from the server; a release of a slot
     // nobody holds loads the release script again, not the renewal's.
-    await store.renew(name, held.token, config);
-    await store.release(name, 'nobody');
+    await store.renew({ name: name, token: held.token, config: config });
+    await store.release({ name: name, token: 'nobody' });
     await admin.script('FLUSH');
-    await store.release(name, 'nobody');
+    await store.release({ name: name, token: 'nobody' });
     return { store, token: held.token, lost };
   }
 
@@ -61,8 +61,8 @@ describe('a backpressure renewal overtaken by its own release', () => {
 
     // A renewal timer and the end of the holder's work in one event-loop turn.
     const [renewed, depth] = await Promise.all([
-      store.renew(name, token, config),
-      store.release(name, token),
+      store.renew({ name: name, token: token, config: config }),
+      store.release({ name: name, token: token }),
     ]);
 
     // The renewal met NOSCRIPT, and its resend landed after the release: the slot was gone.
@@ -76,14 +76,14 @@ describe('a backpressure renewal overtaken by its own release', () => {
     const name = 'race-in-order';
     const { options, lost } = withEvents();
     const store = track(new RedisBackpressureStore(safeClient(server), options));
-    const held = await store.acquire(name, config);
+    const held = await store.acquire({ name: name, config: config });
     if (!held.granted) throw new Error('no slot');
     await admin.zrem(`test:{bp:${name}}:h`, held.token);
 
     // No NOSCRIPT: the renewal runs (and is answered) before the release.
     const [renewed] = await Promise.all([
-      store.renew(name, held.token, config),
-      store.release(name, held.token),
+      store.renew({ name: name, token: held.token, config: config }),
+      store.release({ name: name, token: held.token }),
     ]);
 
     expect(renewed).toBe(false);

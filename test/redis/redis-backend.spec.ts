@@ -152,14 +152,14 @@ describe('writes that end a lease', () => {
     // A key of the wrong type: Redis answers every release of that name with WRONGTYPE.
     await admin.set(backend.key('bp', 'wrong', 'h'), 'not a sorted set', 'PX', 60_000);
     const released = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => store.release('wrong', `token-${i}`)),
+      Array.from({ length: 20 }, (_, i) => store.release({ name: 'wrong', token: `token-${i}` })),
     );
 
     // Plenty of successful calls meanwhile, each a chance to replay the queue.
     const started = performance.now();
     let calls = 0;
     while (performance.now() - started < 1_000) {
-      await store.depth('other');
+      await store.depth({ name: 'other' });
       calls++;
     }
     const elapsed = performance.now() - started;
@@ -183,7 +183,7 @@ describe('writes that end a lease', () => {
     const holders = backend.key('bp', 'closing', 'h');
     // The release fails (a key of the wrong type) and is queued for a replay 250 ms later...
     await admin.set(holders, 'not a sorted set', 'PX', 60_000);
-    await expect(store.release('closing', 'token-1')).rejects.toThrow();
+    await expect(store.release({ name: 'closing', token: 'token-1' })).rejects.toThrow();
     // ...by when the slot is back as a live lease, and the stores close at once.
     await admin.del(holders);
     await admin.zadd(holders, Date.now() + 60_000, 'token-1');

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { BackpressureGuard } from '../../lib/backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../../lib/backpressure/backpressure.policy.js';
 import { isBackpressureShedError } from '../../lib/backpressure/backpressure-shed.error.js';
 import { RedisBackpressureStore, type RedisStoreEvent } from '../../lib/redis/index.js';
 import { keysWithoutTtl, waitUntil, type RedisServerHandle } from '../support/redis/index.js';
@@ -141,7 +141,7 @@ describe('RedisBackpressureStore between processes', () => {
   it('reclaims the slot of a holder that stopped renewing once its lease lapses', async () => {
     const name = freshName('crashed');
     const config = { capacity: 1, leaseMs: 300 };
-    expect((await a.acquire(name, config)).granted).toBe(true);
+    expect((await a.acquire({ name, config })).granted).toBe(true);
     const inB = new BackpressureGuard(config, b, { name });
 
     const started = performance.now();
@@ -163,14 +163,52 @@ describe('RedisBackpressureStore between processes', () => {
       ),
     );
     const config = { capacity: 1, leaseMs: 1000 };
-    const slot = await store.acquire(name, config);
+    const slot = await store.acquire({ name, config });
     await admin.zrem(`test:{bp:${name}}:h`, slot.granted ? slot.token : '');
 
-    expect(slot.granted && (await store.renew(name, slot.token, config))).toBe(false);
+    expect(slot.granted && (await store.renew({ name, token: slot.token, config }))).toBe(false);
     expect(events.filter((e) => e.type === 'redis.lease-lost')).toEqual([
       { type: 'redis.lease-lost', primitive: 'backpressure', name },
     ]);
-    expect(await store.depth(name)).toBe(0);
+    expect(await store.depth({ name })).toBe(0);
+  });
+
+  it('validates its own options, naming the field', () => {
+    const make = (options: object) => () => new RedisBackpressureStore(safeClient(server), options);
+    expect(make({ maxPassOverMs: -1 })).toThrow(
+      'RedisBackpressureStore: maxPassOverMs should be a number >= 0, got -1',
+    );
+    expect(make({ replicasHint: 0 })).toThrow(
+      'RedisBackpressureStore: replicasHint should be an integer >= 1, got 0',
+    );
+  });
+
+  it('keeps a freed slot for a process passed over longer than maxPassOverMs, then serves it', async () => {
+    const name = freshName('fair');
+    const config = { capacity: 1, leaseMs: 5000 };
+    const fair = { ...testBackendOptions(), maxPassOverMs: 0 };
+    const here = track(new RedisBackpressureStore(safeClient(server), fair));
+    const there = track(new RedisBackpressureStore(safeClient(server), fair));
+    const held = await here.acquire({ name, config, waiting: true });
+    if (!held.granted) throw new Error('expected the slot');
+    // A caller that sheds on refusal holds no place: the hand-over goes to this process.
+    expect(await there.acquire({ name, config, waiting: false })).toMatchObject({ granted: false });
+    const next = await here.handOver({ name, config, waiting: true, token: held.token });
+    if (!next.granted) throw new Error('expected the hand-over');
+
+    // A waiting caller of the other process, refused, now holds a place once passed over.
+    expect(await there.acquire({ name, config, waiting: true })).toMatchObject({ granted: false });
+    await delay(5);
+    expect(await here.handOver({ name, config, waiting: true, token: next.token })).toMatchObject({
+      granted: false,
+      depth: 0,
+    });
+    expect(await here.acquire({ name, config, waiting: true })).toMatchObject({ granted: false });
+    const served = await there.acquire({ name, config, waiting: true });
+    expect(served).toMatchObject({ granted: true, depth: 1 });
+    // Served, it holds no place any more.
+    if (served.granted) await there.release({ name, token: served.token });
+    expect(await here.acquire({ name, config })).toMatchObject({ granted: true, depth: 1 });
   });
 
   it('left a TTL on every key', async () => {
@@ -179,6 +217,34 @@ describe('RedisBackpressureStore between processes', () => {
 });
 
 describe('RedisBackpressureStore under Redis faults', () => {
+  it('takes a slot of the local fallback out of circulation at its first hand-over once Redis answers', async () => {
+    const server = await servers.start();
+    const options = { ...testBackendOptions({ degradedCooldownMs: 200 }), replicasHint: 2 };
+    const store = track(new RedisBackpressureStore(safeClient(server), options));
+    const name = freshName('fallback');
+    // A local share of 2: the acquire that finds Redis degraded may take one.
+    const config = { capacity: 4, leaseMs: 5000 };
+    await server.kill();
+    while (!store.backend.degraded) await store.acquire({ name, config });
+    const local = await store.acquire({ name, config, waiting: true });
+    if (!local.granted) throw new Error('expected a local slot');
+    expect(local.token).toMatch(/^local:/);
+    await server.restart();
+    await waitUntil(() => store.backend.available && !store.backend.degraded, {
+      timeoutMs: 3000,
+      what: 'Redis back',
+    });
+    await waitUntil(async () => (await store.depth({ name })) === 0, { what: 'depth read' });
+
+    const handed = await store.handOver({ name, config, waiting: true, token: local.token });
+
+    // The waiter's slot is counted by Redis; the local one is gone.
+    if (!handed.granted) throw new Error('expected a slot from Redis');
+    expect(handed.token).not.toMatch(/^local:/);
+    expect(await store.depth({ name })).toBe(1);
+    await store.release({ name, token: handed.token });
+  });
+
   it('Redis down: a local share of the cap (capacity / replicasHint), back to the global cap afterwards', async () => {
     const server = await servers.start();
     const options = { ...testBackendOptions({ degradedCooldownMs: 200 }), replicasHint: 2 };

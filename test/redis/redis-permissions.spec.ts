@@ -70,9 +70,10 @@ describe('a Redis user without permission on the keys', () => {
 
     const grants: boolean[] = [];
     for (let i = 0; i < 20; i++) {
-      const acquisition = await stores.backpressure.acquire('api', bpConfig);
+      const acquisition = await stores.backpressure.acquire({ name: 'api', config: bpConfig });
       grants.push(acquisition.granted);
-      if (acquisition.granted) await stores.backpressure.release('api', acquisition.token);
+      if (acquisition.granted)
+        await stores.backpressure.release({ name: 'api', token: acquisition.token });
     }
     const claim = await stores.dedupe.claim('prompts', 'k', ddConfig);
     const admission = await stores.circuitBreaker.admit({ circuit: 'llm', config: cbConfig });
@@ -102,7 +103,8 @@ describe('a Redis user without permission on the keys', () => {
     const refusedBefore = await errorCount('NOPERM');
 
     const answers = [];
-    for (let i = 0; i < 5; i++) answers.push(await stores.backpressure.acquire('api', bpConfig));
+    for (let i = 0; i < 5; i++)
+      answers.push(await stores.backpressure.acquire({ name: 'api', config: bpConfig }));
 
     expect(answers.map((answer) => answer.granted)).toEqual([false, false, false, false, false]);
     expect((await errorCount('NOPERM')) - refusedBefore).toBe(1);
@@ -113,10 +115,12 @@ describe('a Redis user with the permissions docs/redis-operations.md lists', () 
   it('runs every store without a refusal', async () => {
     const { stores, logged, events } = storesAs('app');
 
-    const slot = await stores.backpressure.acquire('api', bpConfig);
+    const slot = await stores.backpressure.acquire({ name: 'api', config: bpConfig });
     if (!slot.granted) throw new Error('no slot');
-    expect(await stores.backpressure.renew('api', slot.token, bpConfig)).toBe(true);
-    await stores.backpressure.release('api', slot.token);
+    expect(
+      await stores.backpressure.renew({ name: 'api', token: slot.token, config: bpConfig }),
+    ).toBe(true);
+    await stores.backpressure.release({ name: 'api', token: slot.token });
     const claim = await stores.dedupe.claim('prompts', 'k', ddConfig);
     if (claim.kind !== 'owner') throw new Error('not the owner');
     const waiting = await stores.dedupe.claim('prompts', 'k', ddConfig);

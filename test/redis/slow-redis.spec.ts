@@ -17,11 +17,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
-import { BackpressureGuard } from '../../lib/backpressure/backpressure.guard.js';
+import { BackpressureGuard } from '../../lib/backpressure/backpressure.policy.js';
 import { isBackpressureShedError } from '../../lib/backpressure/backpressure-shed.error.js';
 import type {
+  BackpressureAcquireRequest,
   BackpressureAcquisition,
-  BackpressureConfig,
+  BackpressureHandOverRequest,
+  BackpressureSlotRequest,
 } from '../../lib/backpressure/backpressure.store.js';
 import { CircuitBreakerPolicy } from '../../lib/circuit-breaker/circuit-breaker.policy.js';
 import type {
@@ -205,21 +207,31 @@ class CountingBackpressureStore extends RedisBackpressureStore {
   readonly granted = new Set<string>();
   readonly released = new Map<string, number>();
 
-  override acquire(
-    name: string,
-    config: BackpressureConfig,
-  ): MaybePromise<BackpressureAcquisition> {
-    const note = (answer: BackpressureAcquisition) => {
-      if (answer.granted && !answer.token.startsWith('local:')) this.granted.add(answer.token);
-      return answer;
+  override acquire(request: BackpressureAcquireRequest): MaybePromise<BackpressureAcquisition> {
+    return this.noted(super.acquire(request));
+  }
+
+  /** A hand-over frees its token inside the script: counted as that token's release. */
+  override handOver(request: BackpressureHandOverRequest): MaybePromise<BackpressureAcquisition> {
+    this.count(request.token);
+    return this.noted(super.handOver(request));
+  }
+
+  override release(request: BackpressureSlotRequest): MaybePromise<number> {
+    this.count(request.token);
+    return super.release(request);
+  }
+
+  private noted(answer: MaybePromise<BackpressureAcquisition>) {
+    const note = (a: BackpressureAcquisition) => {
+      if (a.granted && !a.token.startsWith('local:')) this.granted.add(a.token);
+      return a;
     };
-    const answer = super.acquire(name, config);
     return isPromiseLike(answer) ? answer.then(note) : note(answer);
   }
 
-  override release(name: string, token: string): MaybePromise<number> {
+  private count(token: string): void {
     if (!token.startsWith('local:')) this.released.set(token, (this.released.get(token) ?? 0) + 1);
-    return super.release(name, token);
   }
 }
 
@@ -298,7 +310,7 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const localCap = 2;
     const guard = new BackpressureGuard(config, store, { name });
     // Connects outside the guard, whose renewal timer starts with its first slot.
-    await store.depth(name);
+    await store.depth({ name });
 
     // A slot held through the pause, renewed every 1500 ms from now on.
     const long = await guard.acquire();
@@ -347,7 +359,7 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
 
     await waitUntil(() => !backend.available, { timeoutMs: 2000, what: 'degraded mode' });
     // Degraded: answered in-process, without a round trip.
-    expect(isPromiseLike(store.depth(name))).toBe(false);
+    expect(isPromiseLike(store.depth({ name }))).toBe(false);
     const resumedAt = await pause.resumed;
     await waitUntil(() => log.at('redis.recovered') !== undefined, {
       timeoutMs: 3000,
@@ -362,7 +374,7 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     // Well before any lease could lapse (4500 ms): every slot was released, timed-out grants
     // were undone, and nothing is left for a lapse to clean up.
     await waitUntil(
-      async () => (await store.depth(name)) === 0 && (await admin.zcard(holders)) === 0,
+      async () => (await store.depth({ name })) === 0 && (await admin.zcard(holders)) === 0,
       { timeoutMs: 1500, what: 'depth 0' },
     );
     const drainMs = performance.now() - releasedAt;
@@ -409,22 +421,22 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const store = track(new CountingBackpressureStore(backend));
     const config = { capacity: 2, leaseMs: 3000 };
     const guard = new BackpressureGuard(config, store, { name });
-    await store.depth(name);
+    await store.depth({ name });
     const held = await guard.acquire();
     const heldAt = performance.now();
     const [token] = [...store.granted];
 
     const pause = await pauseWrites();
-    await degrade(backend, () => store.depth(name));
+    await degrade(backend, () => store.depth({ name }));
     held.release();
     const resumedAt = await pause.resumed;
-    const recoveredAt = await recover(backend, () => store.depth(name));
+    const recoveredAt = await recover(backend, () => store.depth({ name }));
     await waitUntil(async () => (await admin.zscore(holders, token)) === null, {
       timeoutMs: 1000,
       what: 'the queued release to reach Redis',
     });
     const freedAfterMs = performance.now() - heldAt;
-    const depthAfterRecovery = await store.depth(name);
+    const depthAfterRecovery = await store.depth({ name });
     const permits = await Promise.all([shedOrPermit(guard), shedOrPermit(guard)]);
     const grantedAfterRecovery = permits.filter((permit) => permit !== undefined).length;
     permits.forEach((permit) => permit?.release());
@@ -684,7 +696,7 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const claimKey = `test:{dd:${name}}:k:l`;
     // Long leases: nothing lapses or is renewed during the test.
     const config = { capacity: 2, leaseMs: 60_000 };
-    const slots = [await a.acquire(name, config), await a.acquire(name, config)];
+    const slots = [await a.acquire({ name, config }), await a.acquire({ name, config })];
     const guardB = new BackpressureGuard(config, b, { name });
     const dedupeConfig = { leaseMs: 60_000, maxEntries: 100 };
     const claimA = await dedupeA.claim(name, 'k', dedupeConfig);
@@ -718,11 +730,11 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const permitsB = [await shedOrPermit(guardB), await shedOrPermit(guardB)];
     const grantedToB = permitsB.filter((permit) => permit !== undefined).length;
     const running = slots.length + grantedToB;
-    const depthSeen = await b.depth(name);
+    const depthSeen = await b.depth({ name });
     // A second owner of the dedupe key: the call runs twice.
     const claimB = await dedupeB.claim(name, 'k', dedupeConfig);
     // A learns of the loss only at its next renewal, after the damage.
-    const renewed = slots[0].granted && (await a.renew(name, slots[0].token, config));
+    const renewed = slots[0].granted && (await a.renew({ name, token: slots[0].token, config }));
     console.log(
       `T14 eviction: ${written} junk keys in ${round(fillMs)} ms evicted ${evicted} keys, the lease and the claim among them; ` +
         `then ${running} holders for a capacity of ${config.capacity} (Redis counts ${depthSeen}); ` +

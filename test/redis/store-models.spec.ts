@@ -186,25 +186,38 @@ async function runBackpressure(store: BackpressureStore, scenario: BackpressureS
     switch (command.op) {
       case 'acquire': {
         const expected = model.acquire(command.name);
-        const acquisition = await store.acquire(name, config);
+        const acquisition = await store.acquire({ name, config });
         expectSame('acquire', observeAcquisition(acquisition), observeAcquisition(expected));
         if (acquisition.granted) recordToken(tokens, acquisition.token);
         break;
       }
       case 'release': {
         const index = model.resolve(command.name, command.token);
-        const before = await store.depth(name);
+        const before = await store.depth({ name });
         const held = model.renew(command.name, index);
         const expected = model.release(command.name, index);
-        const depth = await store.release(name, tokenFor(tokens, index, command.token));
+        const depth = await store.release({ name, token: tokenFor(tokens, index, command.token) });
         expectSame('depth after release', depth, expected);
         if (!held) expectSame('releasing a token not held changes nothing', depth, before);
+        break;
+      }
+      case 'handOver': {
+        const index = model.resolve(command.name, command.token);
+        const expected = model.handOver(command.name, index);
+        const token = tokenFor(tokens, index, command.token);
+        const acquisition = await store.handOver({ name, config, token, waiting: true });
+        expectSame('handOver', observeAcquisition(acquisition), observeAcquisition(expected));
+        if (acquisition.granted) recordToken(tokens, acquisition.token);
         break;
       }
       case 'renew': {
         const index = model.resolve(command.name, command.token);
         const expected = model.renew(command.name, index);
-        const renewed = await store.renew(name, tokenFor(tokens, index, command.token), config);
+        const renewed = await store.renew({
+          name,
+          token: tokenFor(tokens, index, command.token),
+          config,
+        });
         expectSame('renew', renewed, expected);
         break;
       }
@@ -212,7 +225,7 @@ async function runBackpressure(store: BackpressureStore, scenario: BackpressureS
         break; // checked below, after every command
     }
     for (const [i, other] of names.entries()) {
-      const depth = await store.depth(other);
+      const depth = await store.depth({ name: other });
       if (depth > scenario.capacity) throw new Error(`depth(n${i}) ${depth} > capacity`);
       expectSame(`depth(n${i})`, depth, model.depth(i));
     }

@@ -1,7 +1,7 @@
 import {
   BackpressureGuard,
   type BackpressurePermit,
-} from '../../../lib/backpressure/backpressure.guard.js';
+} from '../../../lib/backpressure/backpressure.policy.js';
 import { RedisBackpressureStore } from '../../../lib/redis/index.js';
 import type { WorkerInit } from '../fleet.js';
 import { connect, report, serve, sleep } from './worker-runtime.js';
@@ -13,17 +13,45 @@ interface BackpressureInit extends WorkerInit {
   operationTimeoutMs?: number;
 }
 
-let store: RedisBackpressureStore;
+/** How a `load` may set up its store differently from the worker's init. */
+interface StoreVariant {
+  replicasHint?: number;
+  failClosed?: boolean;
+}
+
+let connection: ReturnType<typeof connect>;
 let settings: BackpressureInit;
+const stores = new Map<string, RedisBackpressureStore>();
 const guards = new Map<string, BackpressureGuard>();
 const held: BackpressurePermit[] = [];
 
-function guardFor(name: string, maxWaitMs: number): BackpressureGuard {
-  const id = `${name}|${maxWaitMs}`;
+/** One store (and backend) per variant, all on the worker's one client. */
+function storeFor(variant: StoreVariant = {}): RedisBackpressureStore {
+  const replicasHint = variant.replicasHint ?? settings.replicasHint ?? 1;
+  const failClosed = variant.failClosed ?? false;
+  const id = `${replicasHint}|${failClosed}`;
+  let store = stores.get(id);
+  if (store === undefined) {
+    store = new RedisBackpressureStore(connection, {
+      keyPrefix: settings.keyPrefix,
+      checkClient: false,
+      logger: { warn: () => undefined },
+      replicasHint,
+      failClosed,
+      operationTimeoutMs: settings.operationTimeoutMs ?? 500,
+      degradedCooldownMs: 300,
+    });
+    stores.set(id, store);
+  }
+  return store;
+}
+
+function guardFor(name: string, maxWaitMs: number, variant?: StoreVariant): BackpressureGuard {
+  const id = `${name}|${maxWaitMs}|${JSON.stringify(variant ?? {})}`;
   let guard = guards.get(id);
   if (guard === undefined) {
     const { capacity, leaseMs } = settings;
-    guard = new BackpressureGuard({ capacity, leaseMs, maxWaitMs }, store, { name });
+    guard = new BackpressureGuard({ capacity, leaseMs, maxWaitMs }, storeFor(variant), { name });
     guards.set(id, guard);
   }
   return guard;
@@ -40,26 +68,23 @@ async function holdFor(permit: BackpressurePermit, holdMs: number): Promise<void
 serve(
   (init) => {
     settings = init as BackpressureInit;
-    store = new RedisBackpressureStore(connect(init.connection), {
-      keyPrefix: init.keyPrefix,
-      checkClient: false,
-      logger: { warn: () => undefined },
-      replicasHint: settings.replicasHint ?? 1,
-      operationTimeoutMs: settings.operationTimeoutMs ?? 500,
-      degradedCooldownMs: 300,
-    });
+    connection = connect(init.connection);
+    storeFor();
   },
   {
     /**
      * `callers` loops, each taking a slot (waiting up to `maxWaitMs`) and holding it for a
-     * random time, for `durationMs`. Answers grants, sheds and the slowest decision.
+     * random time, for `durationMs`. Answers grants, sheds, the slowest decision, and the
+     * longest time between two grants of this process (how long it was passed over).
      */
-    async load({ name, callers, durationMs, holdMs = [5, 15], maxWaitMs = 0 }) {
-      const guard = guardFor(name, maxWaitMs);
+    async load({ name, callers, durationMs, holdMs = [5, 15], maxWaitMs = 0, variant }) {
+      const guard = guardFor(name, maxWaitMs, variant);
       const until = performance.now() + durationMs;
       let granted = 0;
       let shed = 0;
       let slowestMs = 0;
+      let lastGrantAt = performance.now();
+      let longestGapMs = 0;
       const caller = async () => {
         while (performance.now() < until) {
           const started = performance.now();
@@ -71,11 +96,13 @@ serve(
             continue;
           }
           granted++;
+          longestGapMs = Math.max(longestGapMs, performance.now() - lastGrantAt);
+          lastGrantAt = performance.now();
           await holdFor(permit, holdMs[0] + Math.random() * (holdMs[1] - holdMs[0]));
         }
       };
       await Promise.all(Array.from({ length: callers }, caller));
-      return { granted, shed, slowestMs };
+      return { granted, shed, slowestMs, longestGapMs };
     },
     /** Takes up to `n` slots now and keeps them (renewed by the guard) until `releaseAll`. */
     async hold({ name, n }) {

@@ -1,7 +1,7 @@
 import {
   BackpressureGuard,
   type BackpressurePermit,
-} from '../../../lib/backpressure/backpressure.guard.js';
+} from '../../../lib/backpressure/backpressure.policy.js';
 import type {
   AdmittedCall,
   CircuitAdmission,
@@ -124,8 +124,9 @@ serve(
     cbStore = new RedisCircuitBreakerStore(backend);
     // Counts what each renewal of a slot found, to tell "one lost renewal" from "one event".
     const renew = bpStore.renew.bind(bpStore);
-    bpStore.renew = (name, token, config) =>
-      Promise.resolve(renew(name, token, config)).then((held) => {
+    bpStore.renew = (request) =>
+      Promise.resolve(renew(request)).then((held) => {
+        const { name } = request;
         const count = renewals.get(name) ?? { held: 0, lost: 0 };
         if (held) count.held++;
         else count.lost++;
@@ -157,7 +158,7 @@ serve(
       permit.release();
       return true;
     },
-    bpDepth: ({ name }) => bpStore.depth(name),
+    bpDepth: ({ name }) => bpStore.depth({ name }),
     bpRenewals: ({ name }) => renewals.get(name) ?? { held: 0, lost: 0 },
 
     // ── Dedupe ────────────────────────────────────────────────────────────────────────────

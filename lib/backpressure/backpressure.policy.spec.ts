@@ -1,10 +1,15 @@
 import { describe, expect, it, jest, afterEach } from '@jest/globals';
 import type { EventSink, OrchestratorEvent } from '../core/events.js';
 import { InvalidOptionsError } from '../core/invalid-options.error.js';
-import { BackpressureGuard, SOFT_LIMIT_WARNING_INTERVAL_MS } from './backpressure.guard.js';
+import { BackpressureGuard, SOFT_LIMIT_WARNING_INTERVAL_MS } from './backpressure.policy.js';
 import { resolveBackpressureOptions } from './backpressure-options.js';
 import { BackpressureShedError, isBackpressureShedError } from './backpressure-shed.error.js';
-import { BackpressureStore, type BackpressureAcquisition } from './backpressure.store.js';
+import {
+  BackpressureStore,
+  type BackpressureAcquireRequest,
+  type BackpressureAcquisition,
+  type BackpressureSlotRequest,
+} from './backpressure.store.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 
@@ -170,7 +175,7 @@ describe('BackpressureGuard: soft limit, shed details, options', () => {
     await g.tryAcquire();
     const first = await shedOf(g.tryAcquire());
     expect(first).toMatchObject({ guard: 'g', depth: 2, capacity: 2, retryAfterMs: 1000 });
-    expect(first.stack).not.toContain('backpressure.guard'); // built without a stack on the hot path
+    expect(first.stack).not.toMatch(/backpressure\.policy|slot-engine|backpressure-telemetry/); // built without a stack on the hot path
     clock.advance(400);
     await g.release(); // held 400 ms
     await g.tryAcquire();
@@ -319,12 +324,69 @@ describe('BackpressureGuard: waiting for a slot', () => {
     expect(await g.depth()).toBe(0);
   });
 
+  it('refuses a caller whose signal has already aborted, even with a slot free, and takes no slot', async () => {
+    const g = new BackpressureGuard({ capacity: 2, maxWaitMs: 10_000 });
+    const left = new AbortController();
+    left.abort(new Error('client went away'));
+
+    await expect(g.acquire(left.signal)).rejects.toThrow('client went away');
+
+    expect(await g.depth()).toBe(0);
+    (await g.acquire()).release();
+  });
+
+  it('gives back a slot granted while its caller left (the signal aborted during the decision)', async () => {
+    /** Answers acquires a microtask late, as a networked store would. */
+    class SlowStore extends BackpressureStore {
+      readonly inner = new InMemoryBackpressureStore();
+      async acquire(request: BackpressureAcquireRequest): Promise<BackpressureAcquisition> {
+        return this.inner.acquire(request);
+      }
+      release = (request: BackpressureSlotRequest) => this.inner.release(request);
+      renew = (request: BackpressureSlotRequest) => this.inner.renew(request);
+      depth = (request: { name: string }) => this.inner.depth(request);
+    }
+    const g = new BackpressureGuard({ capacity: 1 }, new SlowStore());
+    const leaving = new AbortController();
+    const acquiring = g.acquire(leaving.signal);
+    leaving.abort(new Error('client went away'));
+
+    await expect(acquiring).rejects.toThrow('client went away');
+    expect(await g.depth()).toBe(0);
+  });
+
+  it('releases a slot whose hand-over failed, and the waiter still gets one at its next poll', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    class FailingHandOver extends InMemoryBackpressureStore {
+      override handOver(): never {
+        throw new Error('store away');
+      }
+    }
+    const events = recorder();
+    const g = new BackpressureGuard({ capacity: 1, maxWaitMs: 5_000 }, new FailingHandOver(), {
+      events,
+      name: 'h',
+    });
+    const holder = await g.acquire();
+    const waiting = g.acquire();
+
+    holder.release();
+
+    expect(await g.depth()).toBe(0);
+    expect(events.events).toContainEqual(
+      expect.objectContaining({ type: 'store.error', operation: 'handOver', name: 'h' }),
+    );
+    await jest.advanceTimersByTimeAsync(100);
+    (await waiting).release();
+    expect(await g.depth()).toBe(0);
+  });
+
   it('frees a slot once, however often release() is called', async () => {
     class CountingStore extends InMemoryBackpressureStore {
       releases = 0;
-      override release(name: string, token: string): number {
+      override release(request: BackpressureSlotRequest): number {
         this.releases++;
-        return super.release(name, token);
+        return super.release(request);
       }
     }
     const store = new CountingStore();
@@ -378,18 +440,18 @@ describe('BackpressureGuard over a store that leases slots', () => {
     lost = false;
     private held = new Set<string>();
     private next = 0;
-    acquire(_name: string, config: { capacity: number }): BackpressureAcquisition {
+    acquire({ config }: BackpressureAcquireRequest): BackpressureAcquisition {
       if (this.held.size >= config.capacity)
         return { granted: false, depth: this.held.size, retryAfterMs: 750 };
       const token = `t${++this.next}`;
       this.held.add(token);
       return { granted: true, token, depth: this.held.size };
     }
-    async release(_name: string, token: string): Promise<number> {
+    async release({ token }: BackpressureSlotRequest): Promise<number> {
       this.held.delete(token);
       return this.held.size;
     }
-    async renew(_name: string, token: string): Promise<boolean> {
+    async renew({ token }: BackpressureSlotRequest): Promise<boolean> {
       this.renewals.push(token);
       return !this.lost;
     }
@@ -400,8 +462,8 @@ describe('BackpressureGuard over a store that leases slots', () => {
 
   it("caps a store's lease-based hint at 1 s until a hold time is observed", async () => {
     class LongLeaseStore extends LeasingStore {
-      override acquire(name: string, config: { capacity: number }): BackpressureAcquisition {
-        const answer = super.acquire(name, config);
+      override acquire(request: BackpressureAcquireRequest): BackpressureAcquisition {
+        const answer = super.acquire(request);
         return answer.granted ? answer : { ...answer, retryAfterMs: 30_000 };
       }
     }
