@@ -4,10 +4,14 @@ import { checkNumber, checkObject } from '../core/validate.js';
 import {
   DedupeStore,
   type DedupeClaim,
-  type DedupeConfig,
+  type DedupeClaimRequest,
+  type DedupeCompleteRequest,
+  type DedupeEntry,
+  type DedupeFailRequest,
+  type DedupeNamespace,
+  type DedupeRenewRequest,
   type DedupeSettlement,
 } from '../dedupe/dedupe.store.js';
-import { DEFAULT_DEDUPE_OPTIONS } from '../dedupe/dedupe-options.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
 import { ClaimWatch, type PeekReply } from './claim-watch.js';
 import {
@@ -88,8 +92,6 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
   private readonly watches = new Map<string, ClaimWatch>();
-  /** The lease of each namespace's claims, from its last claim: how long a `fail` may wait. */
-  private readonly leaseMs = new Map<string, number>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
 
@@ -112,9 +114,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     this.backend.onClose(() => this.watches.forEach((watch) => watch.cancel()));
   }
 
-  claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim | Promise<DedupeClaim> {
-    if (!this.backend.available) return this.claimLocally(namespace, key, config);
-    if (this.leaseMs.get(namespace) !== config.leaseMs) this.leaseMs.set(namespace, config.leaseMs);
+  claim(request: DedupeClaimRequest): DedupeClaim | Promise<DedupeClaim> {
+    if (!this.backend.available) return this.claimLocally(request);
+    const { namespace, key, config } = request;
     const keys = this.keysOf(namespace, key);
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [token, Math.ceil(config.leaseMs), keys.member];
@@ -127,7 +129,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     };
     return this.backend.run(DD_CLAIM, [keys.lease, keys.result, keys.index], args, undo).then(
       (reply) => this.toClaim(keys, token, reply as ClaimReply),
-      () => this.claimLocally(namespace, key, config),
+      () => this.claimLocally(request),
     );
   }
 
@@ -136,27 +138,14 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
    * @throws {DedupeSerializationError} (as a rejection) when the serializer cannot represent
    * `value`; the claim is then released so that waiters run the call themselves.
    */
-  complete(
-    namespace: string,
-    key: string,
-    token: string,
-    value: unknown,
-    ttlMs: number,
-    config: DedupeConfig,
-  ): void | Promise<void> {
-    if (token.startsWith(LOCAL)) {
-      return this.local.complete(namespace, key, token.slice(LOCAL.length), value, ttlMs, config);
-    }
+  complete(request: DedupeCompleteRequest): void | Promise<void> {
+    if (isLocal(request)) return this.local.complete(withoutLocal(request));
+    const { namespace, key, token, value, ttlMs, config } = request;
     let envelope: string;
     try {
       envelope = this.codec.encodeValue(value);
     } catch (cause) {
-      return this.abandon(
-        namespace,
-        key,
-        token,
-        new DedupeSerializationError(namespace, key, cause),
-      );
+      return this.abandon(request, new DedupeSerializationError(namespace, key, cause));
     }
     const keys = this.keysOf(namespace, key);
     const args = [token, envelope, Math.ceil(ttlMs), this.graceMs, keys.channel, keys.member];
@@ -167,24 +156,19 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   }
 
   /** Ends the claim without a result; waiting processes receive `error` (revived from JSON). */
-  fail(namespace: string, key: string, token: string, error?: unknown): void | Promise<void> {
-    if (token.startsWith(LOCAL)) return this.local.fail(namespace, key, token.slice(LOCAL.length));
+  fail(request: DedupeFailRequest): void | Promise<void> {
+    if (isLocal(request)) return this.local.fail({ ...withoutLocal(request), error: undefined });
+    const { namespace, key, token, error, config } = request;
     const keys = this.keysOf(namespace, key);
     const envelope = error === undefined ? '' : this.codec.encodeError(error);
     const args = [token, envelope, this.graceMs, keys.channel, keys.member];
-    const leaseMs = this.leaseMs.get(namespace) ?? DEFAULT_DEDUPE_OPTIONS.leaseMs;
     const redisKeys = [keys.lease, keys.done, keys.index];
-    return this.backend.settle(DD_FAIL, redisKeys, args, leaseMs).then(noop);
+    return this.backend.settle(DD_FAIL, redisKeys, args, config.leaseMs).then(noop);
   }
 
-  renew(
-    namespace: string,
-    key: string,
-    token: string,
-    config: DedupeConfig,
-  ): boolean | Promise<boolean> {
-    if (token.startsWith(LOCAL))
-      return this.local.renew(namespace, key, token.slice(LOCAL.length), config);
+  renew(request: DedupeRenewRequest): boolean | Promise<boolean> {
+    if (isLocal(request)) return this.local.renew(withoutLocal(request));
+    const { namespace, key, token, config } = request;
     const keys = this.keysOf(namespace, key);
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     return this.backend.run(DD_RENEW, [keys.lease, keys.index], args).then((reply) => {
@@ -195,8 +179,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   }
 
   /** @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached. */
-  async forget(namespace: string, key: string): Promise<void> {
-    this.local.forget(namespace, key);
+  async forget(entry: DedupeEntry): Promise<void> {
+    this.local.forget(entry);
+    const { namespace, key } = entry;
     const keys = this.keysOf(namespace, key);
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     try {
@@ -206,12 +191,12 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     }
   }
 
-  size(namespace: string): number | Promise<number> {
-    if (!this.backend.available) return this.local.size(namespace);
-    const index = this.backend.key('dd', namespace, 'idx');
+  size(request: DedupeNamespace): number | Promise<number> {
+    if (!this.backend.available) return this.local.size(request);
+    const index = this.backend.key('dd', request.namespace, 'idx');
     return this.backend.run(DD_SIZE, [index], []).then(
       (reply) => reply as number,
-      () => this.local.size(namespace),
+      () => this.local.size(request),
     );
   }
 
@@ -246,8 +231,8 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     };
   }
 
-  private claimLocally(namespace: string, key: string, config: DedupeConfig): DedupeClaim {
-    const claim = this.local.claim(namespace, key, config);
+  private claimLocally(request: DedupeClaimRequest): DedupeClaim {
+    const claim = this.local.claim(request);
     return claim.kind === 'owner' ? { kind: 'owner', token: `${LOCAL}${claim.token}` } : claim;
   }
 
@@ -286,14 +271,20 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   }
 
   /** The result cannot travel: release the claim so waiters stop waiting, then report. */
-  private abandon(
-    namespace: string,
-    key: string,
-    token: string,
-    error: DedupeSerializationError,
-  ): Promise<void> {
-    return Promise.resolve(this.fail(namespace, key, token, error))
+  private abandon(request: DedupeCompleteRequest, error: DedupeSerializationError): Promise<void> {
+    const { namespace, key, token, config } = request;
+    return Promise.resolve(this.fail({ namespace, key, token, config, error }))
       .catch(noop)
       .then(() => Promise.reject(error));
   }
+}
+
+/** A claim made by the in-process fallback while Redis was unavailable. */
+function isLocal(request: { readonly token: string }): boolean {
+  return request.token.startsWith(LOCAL);
+}
+
+/** The request as the in-process fallback issued it: its own token. */
+function withoutLocal<R extends { readonly token: string }>(request: R): R {
+  return { ...request, token: request.token.slice(LOCAL.length) };
 }

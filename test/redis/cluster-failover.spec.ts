@@ -29,7 +29,7 @@ import type { CircuitConfig } from '../../lib/circuit-breaker/circuit-breaker.st
 import { Chain } from '../../lib/core/layer.js';
 import { isPromiseLike, type MaybePromise } from '../../lib/core/maybe-promise.js';
 import { DedupeLayer } from '../../lib/dedupe/dedupe.layer.js';
-import type { DedupeClaim, DedupeConfig } from '../../lib/dedupe/dedupe.store.js';
+import type { DedupeClaim, DedupeClaimRequest } from '../../lib/dedupe/dedupe.store.js';
 import { Deduplicator } from '../../lib/dedupe/deduplicator.js';
 import {
   RedisBackend,
@@ -252,14 +252,15 @@ class LedgerBackpressureStore extends RedisBackpressureStore {
 class LedgerDedupeStore extends RedisDedupeStore {
   readonly localOwners = new Map<string, number>();
 
-  override claim(namespace: string, key: string, config: DedupeConfig): MaybePromise<DedupeClaim> {
+  override claim(request: DedupeClaimRequest): MaybePromise<DedupeClaim> {
+    const { key } = request;
     const note = (claim: DedupeClaim) => {
       if (claim.kind === 'owner' && claim.token.startsWith('local:')) {
         this.localOwners.set(key, (this.localOwners.get(key) ?? 0) + 1);
       }
       return claim;
     };
-    const claim = super.claim(namespace, key, config);
+    const claim = super.claim(request);
     return isPromiseLike(claim) ? claim.then(note) : note(claim);
   }
 }
@@ -525,7 +526,11 @@ async function stateNow(names: SlotNames) {
   const fresh = startProcess();
   const admission = await fresh.circuits.admit(names.openCircuit, OPEN_CIRCUIT);
   const snapshot = await fresh.circuits.snapshot(names.openCircuit, OPEN_CIRCUIT);
-  const claim = await fresh.dedupe.claim(names.dedupe, 'cached', DEDUPE_CONFIG);
+  const claim = await fresh.dedupe.claim({
+    namespace: names.dedupe,
+    key: 'cached',
+    config: DEDUPE_CONFIG,
+  });
   const fromRedis = fresh.backend.runs.map((run) => run.ok);
   return { fresh, admission, snapshot, claim, fromRedis };
 }

@@ -223,7 +223,7 @@ describe('RedisDedupeStore between processes', () => {
   it('a crashed owner (its lease never renewed) is taken over by one waiter after the lease', async () => {
     const name = freshName('crashed');
     const config = { leaseMs: 400, maxEntries: 10 };
-    const claim = await a.claim(name, 'k', config);
+    const claim = await a.claim({ namespace: name, key: 'k', config });
     expect(claim.kind).toBe('owner');
     let runs = 0;
     const inB = dedupedCall(b, name, async () => `b-${++runs}`, { leaseMs: 400 });
@@ -246,12 +246,13 @@ describe('RedisDedupeStore between processes', () => {
       ),
     );
     const config = { leaseMs: 1000, maxEntries: 10 };
-    const claim = await store.claim(name, 'k', config);
+    const claim = await store.claim({ namespace: name, key: 'k', config });
     await admin.del(`test:{dd:${name}}:k:l`);
 
-    expect(claim.kind === 'owner' && (await store.renew(name, 'k', claim.token, config))).toBe(
-      false,
-    );
+    expect(
+      claim.kind === 'owner' &&
+        (await store.renew({ namespace: name, key: 'k', token: claim.token, config })),
+    ).toBe(false);
     expect(events.filter((e) => e.type === 'redis.lease-lost')).toHaveLength(1);
     expect(await admin.exists(`test:{dd:${name}}:k:l`)).toBe(0);
   });
@@ -279,13 +280,27 @@ describe('RedisDedupeStore between processes', () => {
   it("a lapsed owner's late result never overwrites the record of the claim that followed", async () => {
     const ns = freshName('late-record');
     const config = { leaseMs: 200, maxEntries: 100 };
-    const late = await a.claim(ns, 'k', config);
+    const late = await a.claim({ namespace: ns, key: 'k', config });
     await delay(config.leaseMs + 50);
-    const next = await b.claim(ns, 'k', config);
+    const next = await b.claim({ namespace: ns, key: 'k', config });
     if (late.kind !== 'owner' || next.kind !== 'owner') throw new Error('expected two owners');
-    await b.complete(ns, 'k', next.token, 'fresh', 0, config); // its waiters read this record
+    await b.complete({
+      namespace: ns,
+      key: 'k',
+      token: next.token,
+      value: 'fresh',
+      ttlMs: 0,
+      config,
+    }); // its waiters read this record
 
-    await a.complete(ns, 'k', late.token, 'stale', 0, config);
+    await a.complete({
+      namespace: ns,
+      key: 'k',
+      token: late.token,
+      value: 'stale',
+      ttlMs: 0,
+      config,
+    });
 
     const record = await admin.get(a.backend.key('dd', ns, 'k:d'));
     expect(record?.startsWith(`${next.token}|`)).toBe(true);

@@ -531,11 +531,11 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     });
 
     const pause = await pauseWrites();
-    await degrade(backendA, () => a.size(name));
+    await degrade(backendA, () => a.size({ namespace: name }));
     work.finish('the answer');
     expect(await callA).toBe('the answer');
     const resumedAt = await pause.resumed;
-    const recoveredAt = await recover(backendA, () => a.size(name));
+    const recoveredAt = await recover(backendA, () => a.size({ namespace: name }));
     const waiter = await callB;
     const resultStored = await admin.exists(`test:{dd:${name}}:k:r`);
     const claimHeld = await admin.exists(`test:{dd:${name}}:k:l`);
@@ -680,10 +680,10 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const slots = [await a.acquire(name, config), await a.acquire(name, config)];
     const guardB = new BackpressureGuard(config, b, { name });
     const dedupeConfig = { leaseMs: 60_000, maxEntries: 100 };
-    const claimA = await dedupeA.claim(name, 'k', dedupeConfig);
+    const claimA = await dedupeA.claim({ namespace: name, key: 'k', config: dedupeConfig });
     const before = {
       slotB: await shedOrPermit(guardB),
-      claimB: (await dedupeB.claim(name, 'k', dedupeConfig)).kind,
+      claimB: (await dedupeB.claim({ namespace: name, key: 'k', config: dedupeConfig })).kind,
     };
     expect(slots.every((slot) => slot.granted)).toBe(true);
     expect(claimA.kind).toBe('owner');
@@ -713,7 +713,7 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const running = slots.length + grantedToB;
     const depthSeen = await b.depth(name);
     // A second owner of the dedupe key: the call runs twice.
-    const claimB = await dedupeB.claim(name, 'k', dedupeConfig);
+    const claimB = await dedupeB.claim({ namespace: name, key: 'k', config: dedupeConfig });
     // A learns of the loss only at its next renewal, after the damage.
     const renewed = slots[0].granted && (await a.renew(name, slots[0].token, config));
     console.log(
