@@ -7,6 +7,7 @@ import type { DedupeClaim, DedupeConfig, DedupeSettlement, DedupeStore } from '.
 /** A claim the store could not make (it failed): run anyway, coordinated only locally. */
 export const UNCOORDINATED_TOKEN = '';
 const UNCOORDINATED: DedupeClaim = { kind: 'owner', token: UNCOORDINATED_TOKEN };
+const RUN_LOCALLY: AfterWait = { kind: 'owner', token: UNCOORDINATED_TOKEN };
 /** How often a caller re-asks about a claim the store cannot notify it about. */
 const REMOTE_POLL_MIN_MS = 50;
 const REMOTE_POLL_MAX_MS = 1_000;
@@ -183,6 +184,8 @@ export class ClaimLedger {
         return { kind: 'value', value: settlement.value };
       }
       if (settlement?.error !== undefined) throw settlement.error;
+      // The result exists but could not be shared: this process runs its own, uncoordinated.
+      if (settlement?.runLocally === true) return RUN_LOCALLY;
       const next = await this.claim(key);
       if (next.kind === 'owner') return next;
       if (next.kind === 'cached') {

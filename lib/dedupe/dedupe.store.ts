@@ -15,12 +15,15 @@ export interface DedupeConfig {
 /**
  * How a claim that another owner held ended, as told to the callers waiting on it. `error` is
  * the owner's failure, when it failed (not when its claim lapsed or was forgotten).
+ * `runLocally`: the owner completed but could not share its result (too large for the store),
+ * so the waiters' process runs the call itself, without a claim; otherwise a claim that ended
+ * without a result makes the waiters ask for the claim again.
  *
  * @publicApi
  */
 export type DedupeSettlement =
   | { readonly completed: true; readonly value: unknown }
-  | { readonly completed: false; readonly error?: unknown };
+  | { readonly completed: false; readonly error?: unknown; readonly runLocally?: boolean };
 
 /**
  * The answer to "may I run this key?", decided atomically:

@@ -1,6 +1,7 @@
+import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { checkNumber, checkObject } from '../core/validate.js';
+import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
 import {
   DedupeStore,
   type DedupeClaim,
@@ -17,7 +18,9 @@ import { ClaimWatch, type PeekReply } from './claim-watch.js';
 import {
   DedupeSerializationError,
   EnvelopeCodec,
+  jsonCertainlyExceeds,
   jsonDedupeSerializer,
+  TOO_LARGE_ENVELOPE,
   type DedupeSerializer,
 } from './dedupe-serializer.js';
 import {
@@ -41,8 +44,19 @@ import { RedisUnavailableError } from './redis-unavailable.error.js';
  * @publicApi
  */
 export interface RedisDedupeStoreOptions extends RedisBackendOptions {
-  /** How results travel between processes. @default jsonDedupeSerializer */
+  /**
+   * How results travel between processes; Redis holds exactly what it produces (plaintext
+   * JSON by default), so a serializer that encrypts keeps results unreadable there.
+   * @default jsonDedupeSerializer
+   */
   serializer?: DedupeSerializer;
+  /**
+   * The largest serialised result shared through Redis, in bytes. A larger one goes to the
+   * owner's own callers only: it is not cached, and each process waiting for it runs the call
+   * itself (once per process), so a huge payload never slows Redis down into degraded mode.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxValueBytes?: number;
   /**
    * How long the result of an execution that is not cached (`ttlMs` 0) stays readable by the
    * callers that waited for it but missed its message. @default 5000
@@ -65,8 +79,8 @@ interface DedupeKeys {
 
 type ClaimReply = ['c', string] | ['p', number, string] | ['o'];
 
-/** Keys longer than this are stored as their SHA-256, so key names stay short. */
-const MAX_PLAIN_KEY_LENGTH = 128;
+/** The default of `RedisDedupeStoreOptions.maxValueBytes`. */
+const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
 /** Tokens of claims made by the in-process fallback while Redis was unavailable. */
 const LOCAL = 'local:';
 const noop = (): void => undefined;
@@ -88,9 +102,14 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   readonly backend: RedisBackend;
   private readonly local = new InMemoryDedupeStore();
   private readonly codec: EnvelopeCodec;
+  /** True with the default serializer, whose output size can be bounded before it runs. */
+  private readonly jsonValues: boolean;
   private readonly graceMs: number;
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
+  private readonly maxValueBytes: number;
+  /** Namespaces already warned about a result too large to share (once each). */
+  private readonly warnedTooLarge = new Set<string>();
   private readonly watches = new Map<string, ClaimWatch>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
@@ -101,12 +120,16 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   ) {
     super();
     const { serializer = jsonDedupeSerializer, resultGraceMs = 5000, ...rest } = options;
-    const { pollMinMs = 50, pollMaxMs = 1000, ...backendOptions } = rest;
+    const { pollMinMs = 50, pollMaxMs = 1000, ...more } = rest;
+    const { maxValueBytes = DEFAULT_MAX_VALUE_BYTES, ...backendOptions } = more;
     checkObject('RedisDedupeStore: serializer', serializer);
+    checkInteger('RedisDedupeStore: maxValueBytes', maxValueBytes, 1);
+    this.maxValueBytes = maxValueBytes;
     checkNumber('RedisDedupeStore: resultGraceMs', resultGraceMs, 1);
     checkNumber('RedisDedupeStore: pollMinMs', pollMinMs, 1);
     checkNumber('RedisDedupeStore: pollMaxMs', pollMaxMs, pollMinMs);
     this.codec = new EnvelopeCodec(serializer);
+    this.jsonValues = serializer === jsonDedupeSerializer;
     this.graceMs = Math.ceil(resultGraceMs);
     this.pollMinMs = pollMinMs;
     this.pollMaxMs = pollMaxMs;
@@ -140,15 +163,20 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
    */
   complete(request: DedupeCompleteRequest): void | Promise<void> {
     if (isLocal(request)) return this.local.complete(withoutLocal(request));
-    const { namespace, key, token, value, ttlMs, config } = request;
-    let envelope: string;
+    const { namespace, key, token, value, config } = request;
+    let envelope = this.tooLargeBeforeEncoding(value) ? TOO_LARGE_ENVELOPE : '';
     try {
-      envelope = this.codec.encodeValue(value);
+      envelope ||= this.codec.encodeValue(value);
     } catch (cause) {
       return this.abandon(request, new DedupeSerializationError(namespace, key, cause));
     }
+    // Too large to share: waiters are told to run it themselves, and nothing is cached.
+    if (this.isTooLarge(envelope)) envelope = TOO_LARGE_ENVELOPE;
+    const tooLarge = envelope === TOO_LARGE_ENVELOPE;
+    if (tooLarge) this.warnTooLarge(namespace);
+    const ttlMs = tooLarge ? 0 : Math.ceil(request.ttlMs);
     const keys = this.keysOf(namespace, key);
-    const args = [token, envelope, Math.ceil(ttlMs), this.graceMs, keys.channel, keys.member];
+    const args = [token, envelope, ttlMs, this.graceMs, keys.channel, keys.member];
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     // Delivered even if Redis is briefly away: waiting processes would otherwise wait out the
     // lease and run the call again.
@@ -204,11 +232,12 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     return this.backend.close();
   }
 
+  /**
+   * Redis names carry the SHA-256 of the key, never the key itself: a custom key function may
+   * return a prompt or an account id, and key names show up in monitoring and slow logs.
+   */
   private keysOf(namespace: string, key: string): DedupeKeys {
-    const member =
-      key.length <= MAX_PLAIN_KEY_LENGTH
-        ? key
-        : `sha256:${createHash('sha256').update(key).digest('hex')}`;
+    const member = createHash('sha256').update(key).digest('hex');
     const part = (suffix: string) => this.backend.key('dd', namespace, `${member}:${suffix}`);
     return {
       lease: part('l'),
@@ -261,13 +290,34 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   private settlementOf(envelope: string): DedupeSettlement {
     const decoded = this.codec.decode(envelope);
     if ('error' in decoded) return { completed: false, error: decoded.error };
+    if ('tooLarge' in decoded) return { completed: false, runLocally: true };
     return { completed: true, value: decoded.value };
   }
 
   private decodeValue(envelope: string): unknown {
     const decoded = this.codec.decode(envelope);
     if ('error' in decoded) throw decoded.error;
+    if ('tooLarge' in decoded) throw new Error('a result too large to share was cached');
     return decoded.value;
+  }
+
+  private tooLargeBeforeEncoding(value: unknown): boolean {
+    return this.jsonValues && jsonCertainlyExceeds(value, this.maxValueBytes);
+  }
+
+  private isTooLarge(envelope: string): boolean {
+    // Most envelopes are far below the bound: count bytes only when the length leaves doubt.
+    if (envelope.length * 3 <= this.maxValueBytes) return false;
+    return Buffer.byteLength(envelope) > this.maxValueBytes;
+  }
+
+  private warnTooLarge(namespace: string): void {
+    if (this.warnedTooLarge.has(namespace)) return;
+    this.warnedTooLarge.add(namespace);
+    this.backend.emit({
+      type: 'redis.warning',
+      message: `dedupe "${namespace}": a result is over maxValueBytes (${this.maxValueBytes} bytes): it goes to its own process's callers only, and other processes run the call themselves`,
+    });
   }
 
   /** The result cannot travel: release the claim so waiters stop waiting, then report. */

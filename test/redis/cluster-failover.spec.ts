@@ -50,6 +50,7 @@ import {
   type RedisServerHandle,
 } from '../support/redis/index.js';
 import { storeTracker, testBackendOptions } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** operationTimeoutMs of every backend; the clients' commandTimeout is below it (README). */
 const BOUND_MS = 400;
@@ -515,7 +516,7 @@ async function seedState(proc: Proc, names: SlotNames, client: Cluster): Promise
   const value = await dedupedCall(proc.dedupe, names.dedupe, async () => CACHED_VALUE)('cached');
   expect(value).toBe(CACHED_VALUE);
   // complete() is not awaited by the caller: wait until the result is stored.
-  const resultKey = `test:{dd:${names.dedupe}}:cached:r`;
+  const resultKey = `test:{dd:${names.dedupe}}:${dedupeMember('cached')}:r`;
   await waitUntil(async () => (await client.exists(resultKey)) === 1, { what: 'cached result' });
   const openKey = `test:{cb:${names.openCircuit}}:st`;
   return { openEpoch: snapshot.epoch, openKey, openPttl: await client.pttl(openKey) };

@@ -23,6 +23,7 @@ import {
   serverTracker,
   testBackendOptions,
 } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** Closed after the file even when a test fails half-way. */
 const { track, closeAll } = storeTracker();
@@ -124,7 +125,10 @@ describe('RedisDedupeStore between processes', () => {
     const waiting = Promise.all([1, 2, 3].flatMap(() => [appOne('k'), appTwo('k')]));
     await delay(100);
 
-    const [, subscribers] = (await admin.pubsub('NUMSUB', `test:dd:${name}:k`)) as [string, number];
+    const [, subscribers] = (await admin.pubsub(
+      'NUMSUB',
+      `test:dd:${name}:${dedupeMember('k')}`,
+    )) as [string, number];
     release('shared');
 
     expect(Number(subscribers)).toBe(1);
@@ -247,14 +251,14 @@ describe('RedisDedupeStore between processes', () => {
     );
     const config = { leaseMs: 1000, maxEntries: 10 };
     const claim = await store.claim({ namespace: name, key: 'k', config });
-    await admin.del(`test:{dd:${name}}:k:l`);
+    await admin.del(`test:{dd:${name}}:${dedupeMember('k')}:l`);
 
     expect(
       claim.kind === 'owner' &&
         (await store.renew({ namespace: name, key: 'k', token: claim.token, config })),
     ).toBe(false);
     expect(events.filter((e) => e.type === 'redis.lease-lost')).toHaveLength(1);
-    expect(await admin.exists(`test:{dd:${name}}:k:l`)).toBe(0);
+    expect(await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:l`)).toBe(0);
   });
 
   it('uses a custom serializer', async () => {
@@ -271,7 +275,7 @@ describe('RedisDedupeStore between processes', () => {
     );
     await dedupedCall(writer, name, async () => [1, 2], { ttlMs: 60_000 })('k');
 
-    expect(await admin.get(`test:{dd:${name}}:k:r`)).toBe('vTj[1,2]');
+    expect(await admin.get(`test:{dd:${name}}:${dedupeMember('k')}:r`)).toBe('vTj[1,2]');
     expect(await dedupedCall(reader, name, async () => 'x', { ttlMs: 60_000 })('k')).toEqual({
       revived: [1, 2],
     });
@@ -302,7 +306,7 @@ describe('RedisDedupeStore between processes', () => {
       config,
     });
 
-    const record = await admin.get(a.backend.key('dd', ns, 'k:d'));
+    const record = await admin.get(a.backend.key('dd', ns, `${dedupeMember('k')}:d`));
     expect(record?.startsWith(`${next.token}|`)).toBe(true);
   });
 

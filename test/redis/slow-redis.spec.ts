@@ -44,6 +44,7 @@ import {
 } from '../../lib/redis/index.js';
 import { waitUntil, type RedisServerHandle } from '../support/redis/index.js';
 import { safeClient, serverTracker, storeTracker, testBackendOptions } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** operationTimeoutMs of every store here; the client's commandTimeout (SAFE_CLIENT) is 300. */
 const BOUND_MS = 400;
@@ -537,8 +538,8 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     const resumedAt = await pause.resumed;
     const recoveredAt = await recover(backendA, () => a.size({ namespace: name }));
     const waiter = await callB;
-    const resultStored = await admin.exists(`test:{dd:${name}}:k:r`);
-    const claimHeld = await admin.exists(`test:{dd:${name}}:k:l`);
+    const resultStored = await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:r`);
+    const claimHeld = await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:l`);
     console.log(
       `T13 complete in degraded mode: refused without a round trip, queued; recovered ${round(recoveredAt - resumedAt)} ms after the pause; ` +
         `the waiting process resolved ${round(waiter.at - recoveredAt)} ms after recovery (${round(waiter.at - claimedAt)} ms after A claimed, ` +
@@ -674,7 +675,7 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const dedupeB = track(new RedisDedupeStore(safeClient(server), testBackendOptions()));
     const name = fresh('evicted');
     const holders = `test:{bp:${name}}:h`;
-    const claimKey = `test:{dd:${name}}:k:l`;
+    const claimKey = `test:{dd:${name}}:${dedupeMember('k')}:l`;
     // Long leases: nothing lapses or is renewed during the test.
     const config = { capacity: 2, leaseMs: 60_000 };
     const slots = [await a.acquire(name, config), await a.acquire(name, config)];
