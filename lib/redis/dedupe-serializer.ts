@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { errorGuard, isOrchestratorError, OrchestratorError } from '../core/orchestrator.error.js';
 import { RecordedStream } from '../dedupe/shared-stream.js';
 
@@ -104,7 +105,25 @@ export type DecodedEnvelope = { value: unknown } | { error: Error } | { tooLarge
  * result too large to share. The kind is the library's, the payload the serializer's.
  */
 export class EnvelopeCodec {
-  constructor(private readonly serializer: DedupeSerializer) {}
+  /** True with the default serializer, whose output size can be bounded before it runs. */
+  private readonly json: boolean;
+
+  constructor(
+    private readonly serializer: DedupeSerializer,
+    /** The largest envelope `encodeShared` lets through. */
+    readonly maxValueBytes = Infinity,
+  ) {
+    this.json = serializer === jsonDedupeSerializer;
+  }
+
+  /** `encodeValue`, or `TOO_LARGE_ENVELOPE` when the result is over `maxValueBytes`. */
+  encodeShared(value: unknown): string {
+    if (this.json && jsonCertainlyExceeds(value, this.maxValueBytes)) return TOO_LARGE_ENVELOPE;
+    const envelope = this.encodeValue(value);
+    // Most envelopes are far below the bound: count bytes only when the length leaves doubt.
+    if (envelope.length * 3 <= this.maxValueBytes) return envelope;
+    return Buffer.byteLength(envelope) > this.maxValueBytes ? TOO_LARGE_ENVELOPE : envelope;
+  }
 
   encodeValue(value: unknown): string {
     if (value instanceof RecordedStream) return `s${this.serializer.serialize(value.items)}`;

@@ -1,4 +1,3 @@
-import { Buffer } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
@@ -18,7 +17,6 @@ import { ClaimWatch, type PeekReply } from './claim-watch.js';
 import {
   DedupeSerializationError,
   EnvelopeCodec,
-  jsonCertainlyExceeds,
   jsonDedupeSerializer,
   TOO_LARGE_ENVELOPE,
   type DedupeSerializer,
@@ -102,12 +100,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   readonly backend: RedisBackend;
   private readonly local = new InMemoryDedupeStore();
   private readonly codec: EnvelopeCodec;
-  /** True with the default serializer, whose output size can be bounded before it runs. */
-  private readonly jsonValues: boolean;
   private readonly graceMs: number;
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
-  private readonly maxValueBytes: number;
   /** Namespaces already warned about a result too large to share (once each). */
   private readonly warnedTooLarge = new Set<string>();
   private readonly watches = new Map<string, ClaimWatch>();
@@ -124,12 +119,10 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     const { maxValueBytes = DEFAULT_MAX_VALUE_BYTES, ...backendOptions } = more;
     checkObject('RedisDedupeStore: serializer', serializer);
     checkInteger('RedisDedupeStore: maxValueBytes', maxValueBytes, 1);
-    this.maxValueBytes = maxValueBytes;
     checkNumber('RedisDedupeStore: resultGraceMs', resultGraceMs, 1);
     checkNumber('RedisDedupeStore: pollMinMs', pollMinMs, 1);
     checkNumber('RedisDedupeStore: pollMaxMs', pollMaxMs, pollMinMs);
-    this.codec = new EnvelopeCodec(serializer);
-    this.jsonValues = serializer === jsonDedupeSerializer;
+    this.codec = new EnvelopeCodec(serializer, maxValueBytes);
     this.graceMs = Math.ceil(resultGraceMs);
     this.pollMinMs = pollMinMs;
     this.pollMaxMs = pollMaxMs;
@@ -140,7 +133,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   claim(request: DedupeClaimRequest): DedupeClaim | Promise<DedupeClaim> {
     if (!this.backend.available) return this.claimLocally(request);
     const { namespace, key, config } = request;
-    const keys = this.keysOf(namespace, key);
+    const keys = dedupeKeys(this.backend, namespace, key);
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     // A claim whose reply was lost may still hold the key: released once Redis answers again.
@@ -164,18 +157,17 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   complete(request: DedupeCompleteRequest): void | Promise<void> {
     if (isLocal(request)) return this.local.complete(withoutLocal(request));
     const { namespace, key, token, value, config } = request;
-    let envelope = this.tooLargeBeforeEncoding(value) ? TOO_LARGE_ENVELOPE : '';
+    let envelope: string;
     try {
-      envelope ||= this.codec.encodeValue(value);
+      envelope = this.codec.encodeShared(value);
     } catch (cause) {
       return this.abandon(request, new DedupeSerializationError(namespace, key, cause));
     }
     // Too large to share: waiters are told to run it themselves, and nothing is cached.
-    if (this.isTooLarge(envelope)) envelope = TOO_LARGE_ENVELOPE;
     const tooLarge = envelope === TOO_LARGE_ENVELOPE;
     if (tooLarge) this.warnTooLarge(namespace);
     const ttlMs = tooLarge ? 0 : Math.ceil(request.ttlMs);
-    const keys = this.keysOf(namespace, key);
+    const keys = dedupeKeys(this.backend, namespace, key);
     const args = [token, envelope, ttlMs, this.graceMs, keys.channel, keys.member];
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     // Delivered even if Redis is briefly away: waiting processes would otherwise wait out the
@@ -187,7 +179,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   fail(request: DedupeFailRequest): void | Promise<void> {
     if (isLocal(request)) return this.local.fail({ ...withoutLocal(request), error: undefined });
     const { namespace, key, token, error, config } = request;
-    const keys = this.keysOf(namespace, key);
+    const keys = dedupeKeys(this.backend, namespace, key);
     const envelope = error === undefined ? '' : this.codec.encodeError(error);
     const args = [token, envelope, this.graceMs, keys.channel, keys.member];
     const redisKeys = [keys.lease, keys.done, keys.index];
@@ -197,7 +189,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   renew(request: DedupeRenewRequest): boolean | Promise<boolean> {
     if (isLocal(request)) return this.local.renew(withoutLocal(request));
     const { namespace, key, token, config } = request;
-    const keys = this.keysOf(namespace, key);
+    const keys = dedupeKeys(this.backend, namespace, key);
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     return this.backend.run(DD_RENEW, [keys.lease, keys.index], args).then((reply) => {
       if (reply === 1) return true;
@@ -210,7 +202,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   async forget(entry: DedupeEntry): Promise<void> {
     this.local.forget(entry);
     const { namespace, key } = entry;
-    const keys = this.keysOf(namespace, key);
+    const keys = dedupeKeys(this.backend, namespace, key);
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     try {
       await this.backend.run(DD_FORGET, redisKeys, [keys.channel, keys.member]);
@@ -230,23 +222,6 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
 
   onApplicationShutdown(): Promise<void> {
     return this.backend.close();
-  }
-
-  /**
-   * Redis names carry the SHA-256 of the key, never the key itself: a custom key function may
-   * return a prompt or an account id, and key names show up in monitoring and slow logs.
-   */
-  private keysOf(namespace: string, key: string): DedupeKeys {
-    const member = createHash('sha256').update(key).digest('hex');
-    const part = (suffix: string) => this.backend.key('dd', namespace, `${member}:${suffix}`);
-    return {
-      lease: part('l'),
-      result: part('r'),
-      done: part('d'),
-      index: this.backend.key('dd', namespace, 'idx'),
-      member,
-      channel: this.backend.channel(`dd:${namespace}:${member}`),
-    };
   }
 
   private toClaim(keys: DedupeKeys, token: string, reply: ClaimReply): DedupeClaim {
@@ -301,22 +276,12 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     return decoded.value;
   }
 
-  private tooLargeBeforeEncoding(value: unknown): boolean {
-    return this.jsonValues && jsonCertainlyExceeds(value, this.maxValueBytes);
-  }
-
-  private isTooLarge(envelope: string): boolean {
-    // Most envelopes are far below the bound: count bytes only when the length leaves doubt.
-    if (envelope.length * 3 <= this.maxValueBytes) return false;
-    return Buffer.byteLength(envelope) > this.maxValueBytes;
-  }
-
   private warnTooLarge(namespace: string): void {
     if (this.warnedTooLarge.has(namespace)) return;
     this.warnedTooLarge.add(namespace);
     this.backend.emit({
       type: 'redis.warning',
-      message: `dedupe "${namespace}": a result is over maxValueBytes (${this.maxValueBytes} bytes): it goes to its own process's callers only, and other processes run the call themselves`,
+      message: `dedupe "${namespace}": a result is over maxValueBytes (${this.codec.maxValueBytes} bytes): it goes to its own process's callers only, and other processes run the call themselves`,
     });
   }
 
@@ -337,4 +302,21 @@ function isLocal(request: { readonly token: string }): boolean {
 /** The request as the in-process fallback issued it: its own token. */
 function withoutLocal<R extends { readonly token: string }>(request: R): R {
   return { ...request, token: request.token.slice(LOCAL.length) };
+}
+
+/**
+ * Redis names carry the SHA-256 of the key, never the key itself: a custom key function may
+ * return a prompt or an account id, and key names show up in monitoring and slow logs.
+ */
+function dedupeKeys(backend: RedisBackend, namespace: string, key: string): DedupeKeys {
+  const member = createHash('sha256').update(key).digest('hex');
+  const part = (suffix: string) => backend.key('dd', namespace, `${member}:${suffix}`);
+  return {
+    lease: part('l'),
+    result: part('r'),
+    done: part('d'),
+    index: backend.key('dd', namespace, 'idx'),
+    member,
+    channel: backend.channel(`dd:${namespace}:${member}`),
+  };
 }
