@@ -61,7 +61,13 @@ export {
 export {
   DedupeStore,
   type DedupeClaim,
+  type DedupeClaimRequest,
+  type DedupeCompleteRequest,
   type DedupeConfig,
+  type DedupeEntry,
+  type DedupeFailRequest,
+  type DedupeNamespace,
+  type DedupeRenewRequest,
   type DedupeSettlement,
 } from './dedupe/dedupe.store.js';
 export { InMemoryDedupeStore } from './dedupe/in-memory-dedupe.store.js';

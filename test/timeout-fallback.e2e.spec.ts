@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Observable, lastValueFrom, toArray } from 'rxjs';
+import { Observable, lastValueFrom } from 'rxjs';
 import {
   Backpressure,
   CircuitBreaker,
@@ -49,7 +49,7 @@ class Provider {
   @Fallback('secondModel')
   @CircuitBreaker({ name: 'primary', threshold: 1 })
   @Timeout(20)
-  async primary(prompt: string): Promise<string> {
+  async primary(_prompt: string): Promise<string> {
     this.calls++;
     return never();
   }

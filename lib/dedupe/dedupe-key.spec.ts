@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { isInvalidOptionsError, type InvalidOptionsError } from '../core/invalid-options.error.js';
 import { canonicalArguments, defaultDedupeKey } from './dedupe-key.js';
 
 const key = (...args: unknown[]) => defaultDedupeKey(args);
@@ -56,16 +57,24 @@ describe('defaultDedupeKey', () => {
     expect(key(new Uint8Array([1, 2]))).not.toBe(key(new Uint8Array([1, 3])));
   });
 
-  it('tags class instances with their class name', () => {
+  it('reads a class instance through its toJSON, tagged with its class', () => {
     class A {
       constructor(readonly x: number) {}
+      toJSON() {
+        return { x: this.x };
+      }
     }
     class B {
       constructor(readonly x: number) {}
+      toJSON() {
+        return { x: this.x };
+      }
     }
     expect(key(new A(1))).toBe(key(new A(1)));
+    expect(key(new A(1))).not.toBe(key(new A(2)));
     expect(key(new A(1))).not.toBe(key(new B(1)));
     expect(key(new A(1))).not.toBe(key({ x: 1 }));
+    expect(key(new URL('https://a.example/x'))).not.toBe(key(new URL('https://a.example/y')));
   });
 
   it('encodes a cycle without looping, canonically', () => {
@@ -87,6 +96,86 @@ describe('defaultDedupeKey', () => {
     expect(() => key(() => 1)).toThrow(/give @Dedupe a key function/);
   });
 
+  it('encodes registered symbols by name and array holes apart from undefined', () => {
+    expect(key(Symbol.for('a'))).toBe(key(Symbol.for('a')));
+    expect(key(Symbol.for('a'))).not.toBe(key('a'));
+    // eslint-disable-next-line no-sparse-arrays
+    expect(key([, 1])).not.toBe(key([undefined, 1]));
+  });
+});
+
+/**
+ * Each pair below got one key before (the second caller received the first caller's result):
+ * the default key now refuses what it cannot read in full.
+ */
+describe('defaultDedupeKey refuses values it cannot read in full', () => {
+  function refusal(...args: unknown[]): InvalidOptionsError {
+    try {
+      key(...args);
+    } catch (error) {
+      if (isInvalidOptionsError(error)) return error;
+      throw error;
+    }
+    throw new Error('expected an InvalidOptionsError');
+  }
+
+  it('two different Headers', () => {
+    const error = refusal('p', { headers: new Headers({ authorization: 'a' }) });
+    expect(error.path).toBe('dedupe: key');
+    expect(error.message).toMatch(/argument 1\.headers \(an instance of Headers without toJSON/);
+    expect(error.message).toMatch(/give @Dedupe a key function/);
+  });
+
+  it('two instances that differ only in #private fields', () => {
+    class Account {
+      #secret: string;
+      constructor(secret: string) {
+        this.#secret = secret;
+      }
+      get secret() {
+        return this.#secret;
+      }
+    }
+    expect(refusal(new Account('a')).message).toMatch(/argument 0 \(an instance of Account/);
+  });
+
+  it('two instances that differ only in non-enumerable fields, class or plain', () => {
+    class Box {
+      constructor(value: number) {
+        Object.defineProperty(this, 'value', { value, enumerable: false });
+      }
+    }
+    const hidden = (value: number) => Object.defineProperty({}, 'value', { value });
+    expect(refusal(new Box(1)).message).toMatch(/an instance of Box/);
+    expect(refusal([hidden(1)]).message).toMatch(
+      /argument 0\[0\] \(an object with a symbol key or a non-enumerable property\)/,
+    );
+    expect(refusal({ [Symbol('tag')]: 1 }).message).toMatch(/symbol key/);
+  });
+
+  it('two distinct symbols with one description', () => {
+    expect(refusal(Symbol('x')).message).toMatch(/argument 0 \(Symbol\(x\), not registered\)/);
+    expect(refusal({ kind: Symbol('x') }).message).toMatch(/argument 0\.kind/);
+  });
+
+  it('Map and Set subclasses, and Map or Set entries it cannot read', () => {
+    class Tagged extends Map<string, number> {
+      constructor(readonly tag: string) {
+        super();
+      }
+    }
+    expect(refusal(new Tagged('a')).message).toMatch(/a Tagged, whose state a plain Map/);
+    expect(refusal(new Map([['k', new Headers()]])).message).toMatch(/\(a Map entry\)/);
+    expect(refusal(new Set([Symbol('s')])).message).toMatch(/\(a Set member\)/);
+  });
+
+  it('an array with named properties, and an Error', () => {
+    expect(refusal(Object.assign([1], { extra: 2 })).message).toMatch(/named properties/);
+    expect(refusal(new Error('a')).message).toMatch(/an instance of Error/);
+  });
+});
+
+describe('defaultDedupeKey, canonical form', () => {
   it('serialises with type tags and length prefixes', () => {
     expect(canonicalArguments(['ab', 1, true, null])).toBe('s2:abn1;TN');
   });

@@ -1,31 +1,59 @@
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 
 /**
  * The default dedupe key: SHA-256 (hex) of the canonical serialisation of the arguments.
  * Trailing `undefined` arguments are dropped, so `f('x')` and `f('x', undefined)` share a key.
  *
+ * Only values whose whole content it can read get a key: primitives, registered symbols
+ * (`Symbol.for`), plain objects and arrays (own enumerable string keys only), `Map`, `Set`,
+ * `Date`, `RegExp`, `ArrayBuffer`, typed arrays, `Buffer`, `DataView`, and any object with a
+ * `toJSON` method (its JSON form, tagged with its class, is its content). Anything else (a class
+ * instance, which may hold `#private` or non-enumerable state; `Headers`; a `Map` subclass; an
+ * unregistered symbol; a function) could make two different calls share one key, so it is
+ * refused. An `AbortSignal` is encoded by its type alone: it says how long a caller waits, not
+ * what it asks for.
+ *
  * @publicApi
- * @throws {TypeError} when an argument is a function (give `@Dedupe` a `key` instead)
+ * @throws {InvalidOptionsError} naming the argument that cannot be read (give `@Dedupe` a `key`)
  */
-export function defaultDedupeKey(args: readonly unknown[]): string {
-  return createHash('sha256').update(canonicalArguments(args)).digest('hex');
+export function defaultDedupeKey(args: readonly unknown[], scope = 'dedupe'): string {
+  return createHash('sha256').update(canonicalArguments(args, scope)).digest('hex');
 }
 
 /**
  * Serialises arguments so that equal values give equal text and different values different
  * text, unlike `JSON.stringify`, which depends on property order and drops `undefined`,
  * `Map`, `Set` and `bigint`. Every value carries a type tag and strings a length prefix, so
- * no two values can run together. An `AbortSignal` is encoded by its type alone: it says how
- * long a caller waits, not what it asks for.
+ * no two values can run together.
  */
-export function canonicalArguments(args: readonly unknown[]): string {
+export function canonicalArguments(args: readonly unknown[], scope = 'dedupe'): string {
   let end = args.length;
   while (end > 0 && args[end - 1] === undefined) end--;
   const out: string[] = [];
   const ancestors: object[] = [];
-  for (let i = 0; i < end; i++) encode(args[i], out, ancestors);
+  for (let i = 0; i < end; i++) {
+    try {
+      encode(args[i], out, ancestors);
+    } catch (error) {
+      if (!(error instanceof Unreadable)) throw error;
+      throw new InvalidOptionsError(
+        `${scope}: key`,
+        `is needed: the default key cannot read argument ${i}${error.at.reverse().join('')} (${error.what}), so two different calls could share one key; give @Dedupe a key function`,
+      );
+    }
+  }
   return out.join('');
+}
+
+/** A value the default key cannot read in full; `at` is filled in on the way out. */
+class Unreadable extends Error {
+  readonly at: string[] = [];
+
+  constructor(readonly what: string) {
+    super(what);
+  }
 }
 
 function encode(value: unknown, out: string[], ancestors: object[]): void {
@@ -45,11 +73,9 @@ function encode(value: unknown, out: string[], ancestors: object[]): void {
       out.push('U');
       return;
     case 'symbol':
-      return encodeText('y', value.description ?? '', out);
+      return encodeSymbol(value, out);
     case 'function':
-      throw new TypeError(
-        'cannot derive a dedupe key from a function argument; give @Dedupe a key function',
-      );
+      throw new Unreadable('a function');
     default:
       return encodeObject(value as object | null, out, ancestors);
   }
@@ -57,6 +83,13 @@ function encode(value: unknown, out: string[], ancestors: object[]): void {
 
 function encodeText(tag: string, text: string, out: string[]): void {
   out.push(tag, String(text.length), ':', text);
+}
+
+/** Only a registered symbol is known by its name; two `Symbol('x')` are different values. */
+function encodeSymbol(symbol: symbol, out: string[]): void {
+  const registered = Symbol.keyFor(symbol);
+  if (registered === undefined) throw new Unreadable(`${String(symbol)}, not registered`);
+  encodeText('y', registered, out);
 }
 
 function encodeObject(value: object | null, out: string[], ancestors: object[]): void {
@@ -73,16 +106,49 @@ function encodeObject(value: object | null, out: string[], ancestors: object[]):
   }
 }
 
-/** Objects whose content is not their enumerable properties. */
+/** Built-ins whose content is not their properties, read in full; false for anything else. */
 function encodeLeafObject(value: object, out: string[]): boolean {
-  if (value instanceof AbortSignal) out.push('G');
-  else if (value instanceof Date) out.push('D', String(value.getTime()), ';');
-  else if (value instanceof RegExp) encodeText('R', value.toString(), out);
-  else if (value instanceof Error) encodeText('E', `${value.name}: ${value.message}`, out);
-  else if (ArrayBuffer.isView(value)) encodeBytes(value.constructor.name, bytesOf(value), out);
-  else if (value instanceof ArrayBuffer) encodeBytes('ArrayBuffer', new Uint8Array(value), out);
-  else return false;
+  if (value instanceof AbortSignal) return (void out.push('G'), true);
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Date.prototype && noOwnKeys(value)) {
+    out.push('D', String((value as Date).getTime()), ';');
+  } else if (prototype === RegExp.prototype && Reflect.ownKeys(value).length === 1) {
+    encodeText('R', String(value), out); // its only own key is lastIndex, a cursor
+  } else if (BYTE_VIEWS.has(prototype)) {
+    // Named properties on a byte array are not read: listing its own keys would cost one
+    // string per byte, and bytes are what a byte array carries.
+    const view = value as ArrayBufferView;
+    encodeBytes(view.constructor.name, bytesOf(view), out);
+  } else if (prototype === DataView.prototype && noOwnKeys(value)) {
+    encodeBytes('DataView', bytesOf(value as DataView), out);
+  } else if (prototype === ArrayBuffer.prototype && noOwnKeys(value)) {
+    encodeBytes('ArrayBuffer', new Uint8Array(value as ArrayBuffer), out);
+  } else {
+    return false;
+  }
   return true;
+}
+
+/** Typed arrays (and Buffer, a Uint8Array subclass Node owns): their content is their bytes. */
+const BYTE_VIEWS = new Set<unknown>(
+  [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+    Buffer,
+  ].map((type) => type.prototype),
+);
+
+function noOwnKeys(value: object): boolean {
+  return Reflect.ownKeys(value).length === 0;
 }
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
@@ -99,35 +165,61 @@ function encodeBytes(type: string, bytes: Uint8Array, out: string[]): void {
 }
 
 function encodeContainer(value: object, out: string[], ancestors: object[]): void {
-  if (Array.isArray(value)) {
-    out.push('[', String(value.length), ':');
-    for (let i = 0; i < value.length; i++) encode(value[i], out, ancestors);
-    out.push(']');
-  } else if (value instanceof Map) {
-    const entries = [...value].map(([k, v]) => encodeAll([k, v], ancestors));
-    encodeSorted('M', entries, out);
-  } else if (value instanceof Set) {
-    encodeSorted(
-      'S',
-      [...value].map((member) => encodeAll([member], ancestors)),
-      out,
-    );
-  } else if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    out.push('J');
-    encode((value as { toJSON(): unknown }).toJSON(), out, ancestors);
-  } else {
-    encodeRecord(value as Record<string, unknown>, out, ancestors);
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Array.prototype) return encodeArray(value as unknown[], out, ancestors);
+  if (prototype === Object.prototype || prototype === null) {
+    return encodeRecord(value as Record<string, unknown>, out, ancestors);
   }
+  if (prototype === Map.prototype && noOwnKeys(value)) {
+    const entries = [...(value as Map<unknown, unknown>)];
+    return encodeSorted('M', entries, ' (a Map entry)', out, ancestors);
+  }
+  if (prototype === Set.prototype && noOwnKeys(value)) {
+    const members = [...(value as Set<unknown>)].map((member) => [member]);
+    return encodeSorted('S', members, ' (a Set member)', out, ancestors);
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    // The object says what its content is; two classes with one JSON form stay apart.
+    encodeText('J', classNameOf(prototype), out);
+    return within('.toJSON()', () =>
+      encode((value as { toJSON(): unknown }).toJSON(), out, ancestors),
+    );
+  }
+  throw new Unreadable(describeInstance(value, prototype));
 }
 
-function encodeAll(values: unknown[], ancestors: object[]): string {
-  const out: string[] = [];
-  for (const value of values) encode(value, out, ancestors);
-  return out.join('');
+/** Elements in order; a hole differs from `undefined`; a named property is refused. */
+function encodeArray(value: unknown[], out: string[], ancestors: object[]): void {
+  out.push('[', String(value.length), ':');
+  let present = 0;
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) {
+      out.push('H');
+      continue;
+    }
+    present++;
+    within(`[${i}]`, () => encode(value[i], out, ancestors));
+  }
+  // Own keys are the present indexes and `length`: anything more is state the key would miss.
+  if (Reflect.ownKeys(value).length !== present + 1) {
+    throw new Unreadable('an array with named properties');
+  }
+  out.push(']');
 }
 
 /** Map entries and Set members in a fixed order, whatever order they were inserted in. */
-function encodeSorted(tag: string, encoded: string[], out: string[]): void {
+function encodeSorted(
+  tag: string,
+  items: unknown[][],
+  where: string,
+  out: string[],
+  ancestors: object[],
+): void {
+  const encoded = items.map((values) => {
+    const item: string[] = [];
+    within(where, () => values.forEach((v) => encode(v, item, ancestors)));
+    return item.join('');
+  });
   encoded.sort();
   out.push(tag, String(encoded.length), ':');
   for (const item of encoded) encodeText('', item, out);
@@ -135,22 +227,41 @@ function encodeSorted(tag: string, encoded: string[], out: string[]): void {
 
 /**
  * Own enumerable properties, keys sorted. A property set to `undefined` is left out, as an
- * absent optional property would be. A class instance is tagged with its class name.
+ * absent optional property would be. A symbol key or a non-enumerable property is refused.
  */
 function encodeRecord(value: Record<string, unknown>, out: string[], ancestors: object[]): void {
-  const prototype: unknown = Object.getPrototypeOf(value);
-  const plain = prototype === Object.prototype || prototype === null;
-  const className = plain
-    ? ''
-    : ((prototype as { constructor?: Function }).constructor?.name ?? '?');
-  const keys = Object.keys(value)
-    .filter((key) => value[key] !== undefined)
-    .sort();
-  encodeText('{', className, out);
-  out.push(String(keys.length), ':');
+  const names = Object.keys(value);
+  if (names.length !== Reflect.ownKeys(value).length) {
+    throw new Unreadable('an object with a symbol key or a non-enumerable property');
+  }
+  const keys = names.filter((key) => value[key] !== undefined).sort();
+  out.push('{', String(keys.length), ':');
   for (const key of keys) {
     encodeText('k', key, out);
-    encode(value[key], out, ancestors);
+    within(`.${key}`, () => encode(value[key], out, ancestors));
   }
   out.push('}');
+}
+
+/** Runs `encodeInner`, adding `segment` to the path of a value it cannot read. */
+function within(segment: string, encodeInner: () => void): void {
+  try {
+    encodeInner();
+  } catch (error) {
+    if (error instanceof Unreadable) error.at.push(segment);
+    throw error;
+  }
+}
+
+function classNameOf(prototype: unknown): string {
+  if (prototype === null || prototype === Object.prototype) return '';
+  return (prototype as { constructor?: { name?: string } }).constructor?.name ?? '?';
+}
+
+function describeInstance(value: object, prototype: unknown): string {
+  const name = classNameOf(prototype) || 'anonymous class';
+  if (value instanceof Map || value instanceof Set) {
+    return `a ${name}, whose state a plain Map or Set would not have`;
+  }
+  return `an instance of ${name} without toJSON, whose private or non-enumerable state it cannot see`;
 }

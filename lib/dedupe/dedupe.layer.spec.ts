@@ -10,6 +10,7 @@ import { DedupeStore, type DedupeClaim } from './dedupe.store.js';
 import { Deduplicator } from './deduplicator.js';
 import { InMemoryDedupeStore } from './in-memory-dedupe.store.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
+import { InvalidOptionsError } from '../core/invalid-options.error.js';
 
 function recorder(): EventSink & { events: OrchestratorEvent[] } {
   const events: OrchestratorEvent[] = [];
@@ -134,8 +135,23 @@ describe('@Dedupe on promises: single flight', () => {
   it('rejects (without running) when an argument is a function and no key is given', async () => {
     let executions = 0;
     const { call } = dedupeChain(async () => ++executions);
-    await expect(call(() => 1)).rejects.toThrow(TypeError);
+    await expect(call(() => 1)).rejects.toThrow(InvalidOptionsError);
     expect(executions).toBe(0);
+  });
+
+  it('never hands one caller the result of a call with other Headers: it asks for a key', async () => {
+    const seen: string[] = [];
+    const { call } = dedupeChain(async (headers: Headers) => {
+      seen.push(headers.get('authorization')!);
+      return headers.get('authorization');
+    });
+    const alice = call(new Headers({ authorization: 'alice' }));
+    const bob = call(new Headers({ authorization: 'bob' }));
+    await expect(alice).rejects.toThrow(InvalidOptionsError);
+    await expect(bob).rejects.toThrow(
+      /dedupe "test": key is needed: the default key cannot read argument 0 \(an instance of Headers/,
+    );
+    expect(seen).toEqual([]);
   });
 });
 
@@ -343,7 +359,7 @@ describe('@Dedupe: cancellation and shared stores', () => {
       fail = async (...a: Parameters<DedupeStore['fail']>) => inner.fail(...a);
       renew = async (...a: Parameters<DedupeStore['renew']>) => inner.renew(...a);
       forget = async (...a: Parameters<DedupeStore['forget']>) => inner.forget(...a);
-      size = async (ns: string) => inner.size(ns);
+      size = async (...a: Parameters<DedupeStore['size']>) => inner.size(...a);
     })();
     let executions = 0;
     const { call } = dedupeChain(

@@ -63,6 +63,29 @@ describe('Deduplicator primitive, beyond the seed', () => {
     expect(await d.checkAndRegister('warm')).toEqual({ kind: 'cached', value: 'preloaded' });
   });
 
+  it('complete on a key already cached replaces the value, for its own TTL', async () => {
+    const clock = new FakeClock();
+    const d = new Deduplicator({ ttlMs: 5_000 }, undefined, { clock });
+    await d.complete('k', 'first');
+    clock.advance(4_000);
+    await d.complete('k', 'second');
+    expect(await d.checkAndRegister('k')).toEqual({ kind: 'cached', value: 'second' });
+    clock.advance(4_999);
+    expect(await d.checkAndRegister('k')).toEqual({ kind: 'cached', value: 'second' });
+    expect(await d.size()).toBe(1);
+  });
+
+  it('complete leaves a key someone else is running to them', async () => {
+    const store = new InMemoryDedupeStore();
+    const runner = new Deduplicator({ ttlMs: 60_000 }, store);
+    const other = new Deduplicator({ ttlMs: 60_000 }, store);
+    await runner.checkAndRegister('k');
+    await other.complete('k', 'not theirs');
+    expect(await other.checkAndRegister('k')).toEqual({ kind: 'in-progress' });
+    await runner.complete('k', 'theirs');
+    expect(await other.checkAndRegister('k')).toEqual({ kind: 'cached', value: 'theirs' });
+  });
+
   it('forget while the caller holds the claim: its complete caches nothing', async () => {
     const d = new Deduplicator({ ttlMs: 60_000 });
     await d.checkAndRegister('k');

@@ -2,7 +2,12 @@ import { systemClock, type Clock } from '../core/clock.js';
 import {
   DedupeStore,
   type DedupeClaim,
-  type DedupeConfig,
+  type DedupeClaimRequest,
+  type DedupeCompleteRequest,
+  type DedupeEntry,
+  type DedupeFailRequest,
+  type DedupeNamespace,
+  type DedupeRenewRequest,
   type DedupeSettlement,
 } from './dedupe.store.js';
 
@@ -62,7 +67,7 @@ export class InMemoryDedupeStore extends DedupeStore {
     super();
   }
 
-  claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim {
+  claim({ namespace, key, config }: DedupeClaimRequest): DedupeClaim {
     const { claims, values } = this.namespaceOf(namespace);
     // An in-flight-only dedupe (ttlMs 0) never caches: skip the lookup.
     const cached = values.size > 1 ? values.get(key) : undefined;
@@ -93,14 +98,7 @@ export class InMemoryDedupeStore extends DedupeStore {
    * lapsed, or that another caller took, caches nothing (as in Redis, where a lapsed lease is
    * gone): its result may predate the forget.
    */
-  complete(
-    namespace: string,
-    key: string,
-    token: string,
-    value: unknown,
-    ttlMs: number,
-    config: DedupeConfig,
-  ): void {
+  complete({ namespace, key, token, value, ttlMs, config }: DedupeCompleteRequest): void {
     const { claims, values } = this.namespaceOf(namespace);
     const claim = claims.get(key);
     if (claim?.token !== token) return;
@@ -114,7 +112,7 @@ export class InMemoryDedupeStore extends DedupeStore {
     if (values.size - 1 > config.maxEntries) evictOldest(values);
   }
 
-  fail(namespace: string, key: string, token: string, error?: unknown): void {
+  fail({ namespace, key, token, error }: DedupeFailRequest): void {
     const { claims } = this.namespaceOf(namespace);
     const claim = claims.get(key);
     if (claim?.token !== token) return;
@@ -122,7 +120,7 @@ export class InMemoryDedupeStore extends DedupeStore {
     claim.settled?.resolve(error === undefined ? NOT_COMPLETED : { completed: false, error });
   }
 
-  renew(namespace: string, key: string, token: string, config: DedupeConfig): boolean {
+  renew({ namespace, key, token, config }: DedupeRenewRequest): boolean {
     const claims = this.namespaces.get(namespace)?.claims;
     const claim = claims?.get(key);
     if (claim?.token !== token) return false;
@@ -133,7 +131,7 @@ export class InMemoryDedupeStore extends DedupeStore {
     return true;
   }
 
-  forget(namespace: string, key: string): void {
+  forget({ namespace, key }: DedupeEntry): void {
     const existing = this.namespaces.get(namespace);
     if (existing === undefined) return;
     existing.values.delete(key);
@@ -144,7 +142,7 @@ export class InMemoryDedupeStore extends DedupeStore {
   }
 
   /** Counts live claims and values, dropping the expired ones it meets. */
-  size(namespace: string): number {
+  size({ namespace }: DedupeNamespace): number {
     const existing = this.namespaces.get(namespace);
     if (existing === undefined) return 0;
     const now = this.clock.now();
@@ -152,12 +150,12 @@ export class InMemoryDedupeStore extends DedupeStore {
       if (typeof key === 'string' && value.expiresAt <= now) existing.values.delete(key);
     }
     for (const [key, claim] of existing.claims) {
-      if (typeof key === 'string' && claim.leaseUntil <= now) this.forget(namespace, key);
+      if (typeof key === 'string' && claim.leaseUntil <= now) this.forget({ namespace, key });
     }
     return existing.values.size - 1 + existing.claims.size - 1;
   }
 
-  override peekCached(namespace: string, key: string): boolean {
+  override peekCached({ namespace, key }: DedupeEntry): boolean {
     const { values } = this.namespaceOf(namespace);
     const cached = values.size > 1 ? values.get(key) : undefined;
     return cached !== undefined && cached.expiresAt > this.clock.now();

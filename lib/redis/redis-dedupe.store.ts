@@ -1,19 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { checkNumber, checkObject } from '../core/validate.js';
+import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
 import {
   DedupeStore,
   type DedupeClaim,
-  type DedupeConfig,
+  type DedupeClaimRequest,
+  type DedupeCompleteRequest,
+  type DedupeEntry,
+  type DedupeFailRequest,
+  type DedupeNamespace,
+  type DedupeRenewRequest,
   type DedupeSettlement,
 } from '../dedupe/dedupe.store.js';
-import { DEFAULT_DEDUPE_OPTIONS } from '../dedupe/dedupe-options.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
 import { ClaimWatch, type PeekReply } from './claim-watch.js';
 import {
   DedupeSerializationError,
   EnvelopeCodec,
   jsonDedupeSerializer,
+  TOO_LARGE_ENVELOPE,
   type DedupeSerializer,
 } from './dedupe-serializer.js';
 import {
@@ -37,8 +42,19 @@ import { RedisUnavailableError } from './redis-unavailable.error.js';
  * @publicApi
  */
 export interface RedisDedupeStoreOptions extends RedisBackendOptions {
-  /** How results travel between processes. @default jsonDedupeSerializer */
+  /**
+   * How results travel between processes; Redis holds exactly what it produces (plaintext
+   * JSON by default), so a serializer that encrypts keeps results unreadable there.
+   * @default jsonDedupeSerializer
+   */
   serializer?: DedupeSerializer;
+  /**
+   * The largest serialised result shared through Redis, in bytes. A larger one goes to the
+   * owner's own callers only: it is not cached, and each process waiting for it runs the call
+   * itself (once per process), so a huge payload never slows Redis down into degraded mode.
+   * @default 1_048_576 (1 MiB)
+   */
+  maxValueBytes?: number;
   /**
    * How long the result of an execution that is not cached (`ttlMs` 0) stays readable by the
    * callers that waited for it but missed its message. @default 5000
@@ -61,8 +77,8 @@ interface DedupeKeys {
 
 type ClaimReply = ['c', string] | ['p', number, string] | ['o'];
 
-/** Keys longer than this are stored as their SHA-256, so key names stay short. */
-const MAX_PLAIN_KEY_LENGTH = 128;
+/** The default of `RedisDedupeStoreOptions.maxValueBytes`. */
+const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
 /** Tokens of claims made by the in-process fallback while Redis was unavailable. */
 const LOCAL = 'local:';
 const noop = (): void => undefined;
@@ -87,9 +103,9 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   private readonly graceMs: number;
   private readonly pollMinMs: number;
   private readonly pollMaxMs: number;
+  /** Namespaces already warned about a result too large to share (once each). */
+  private readonly warnedTooLarge = new Set<string>();
   private readonly watches = new Map<string, ClaimWatch>();
-  /** The lease of each namespace's claims, from its last claim: how long a `fail` may wait. */
-  private readonly leaseMs = new Map<string, number>();
   private readonly tokenPrefix = randomBytes(6).toString('hex');
   private tokens = 0;
 
@@ -99,12 +115,14 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   ) {
     super();
     const { serializer = jsonDedupeSerializer, resultGraceMs = 5000, ...rest } = options;
-    const { pollMinMs = 50, pollMaxMs = 1000, ...backendOptions } = rest;
+    const { pollMinMs = 50, pollMaxMs = 1000, ...more } = rest;
+    const { maxValueBytes = DEFAULT_MAX_VALUE_BYTES, ...backendOptions } = more;
     checkObject('RedisDedupeStore: serializer', serializer);
+    checkInteger('RedisDedupeStore: maxValueBytes', maxValueBytes, 1);
     checkNumber('RedisDedupeStore: resultGraceMs', resultGraceMs, 1);
     checkNumber('RedisDedupeStore: pollMinMs', pollMinMs, 1);
     checkNumber('RedisDedupeStore: pollMaxMs', pollMaxMs, pollMinMs);
-    this.codec = new EnvelopeCodec(serializer);
+    this.codec = new EnvelopeCodec(serializer, maxValueBytes);
     this.graceMs = Math.ceil(resultGraceMs);
     this.pollMinMs = pollMinMs;
     this.pollMaxMs = pollMaxMs;
@@ -112,10 +130,10 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     this.backend.onClose(() => this.watches.forEach((watch) => watch.cancel()));
   }
 
-  claim(namespace: string, key: string, config: DedupeConfig): DedupeClaim | Promise<DedupeClaim> {
-    if (!this.backend.available) return this.claimLocally(namespace, key, config);
-    if (this.leaseMs.get(namespace) !== config.leaseMs) this.leaseMs.set(namespace, config.leaseMs);
-    const keys = this.keysOf(namespace, key);
+  claim(request: DedupeClaimRequest): DedupeClaim | Promise<DedupeClaim> {
+    if (!this.backend.available) return this.claimLocally(request);
+    const { namespace, key, config } = request;
+    const keys = dedupeKeys(this.backend, namespace, key);
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     // A claim whose reply was lost may still hold the key: released once Redis answers again.
@@ -127,7 +145,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     };
     return this.backend.run(DD_CLAIM, [keys.lease, keys.result, keys.index], args, undo).then(
       (reply) => this.toClaim(keys, token, reply as ClaimReply),
-      () => this.claimLocally(namespace, key, config),
+      () => this.claimLocally(request),
     );
   }
 
@@ -136,30 +154,21 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
    * @throws {DedupeSerializationError} (as a rejection) when the serializer cannot represent
    * `value`; the claim is then released so that waiters run the call themselves.
    */
-  complete(
-    namespace: string,
-    key: string,
-    token: string,
-    value: unknown,
-    ttlMs: number,
-    config: DedupeConfig,
-  ): void | Promise<void> {
-    if (token.startsWith(LOCAL)) {
-      return this.local.complete(namespace, key, token.slice(LOCAL.length), value, ttlMs, config);
-    }
+  complete(request: DedupeCompleteRequest): void | Promise<void> {
+    if (isLocal(request)) return this.local.complete(withoutLocal(request));
+    const { namespace, key, token, value, config } = request;
     let envelope: string;
     try {
-      envelope = this.codec.encodeValue(value);
+      envelope = this.codec.encodeShared(value);
     } catch (cause) {
-      return this.abandon(
-        namespace,
-        key,
-        token,
-        new DedupeSerializationError(namespace, key, cause),
-      );
+      return this.abandon(request, new DedupeSerializationError(namespace, key, cause));
     }
-    const keys = this.keysOf(namespace, key);
-    const args = [token, envelope, Math.ceil(ttlMs), this.graceMs, keys.channel, keys.member];
+    // Too large to share: waiters are told to run it themselves, and nothing is cached.
+    const tooLarge = envelope === TOO_LARGE_ENVELOPE;
+    if (tooLarge) this.warnTooLarge(namespace);
+    const ttlMs = tooLarge ? 0 : Math.ceil(request.ttlMs);
+    const keys = dedupeKeys(this.backend, namespace, key);
+    const args = [token, envelope, ttlMs, this.graceMs, keys.channel, keys.member];
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     // Delivered even if Redis is briefly away: waiting processes would otherwise wait out the
     // lease and run the call again.
@@ -167,34 +176,30 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   }
 
   /** Ends the claim without a result; waiting processes receive `error` (revived from JSON). */
-  fail(namespace: string, key: string, token: string, error?: unknown): void | Promise<void> {
-    if (token.startsWith(LOCAL)) return this.local.fail(namespace, key, token.slice(LOCAL.length));
-    const keys = this.keysOf(namespace, key);
+  fail(request: DedupeFailRequest): void | Promise<void> {
+    if (isLocal(request)) return this.local.fail({ ...withoutLocal(request), error: undefined });
+    const { namespace, key, token, error, config } = request;
+    const keys = dedupeKeys(this.backend, namespace, key);
     const envelope = error === undefined ? '' : this.codec.encodeError(error);
     const args = [token, envelope, this.graceMs, keys.channel, keys.member];
-    const leaseMs = this.leaseMs.get(namespace) ?? DEFAULT_DEDUPE_OPTIONS.leaseMs;
     const redisKeys = [keys.lease, keys.done, keys.index];
-    return this.backend.settle(DD_FAIL, redisKeys, args, leaseMs, token).then(noop);
+    return this.backend.settle(DD_FAIL, redisKeys, args, config.leaseMs, token).then(noop);
   }
 
-  renew(
-    namespace: string,
-    key: string,
-    token: string,
-    config: DedupeConfig,
-  ): boolean | Promise<boolean> {
-    if (token.startsWith(LOCAL))
-      return this.local.renew(namespace, key, token.slice(LOCAL.length), config);
-    const keys = this.keysOf(namespace, key);
+  renew(request: DedupeRenewRequest): boolean | Promise<boolean> {
+    if (isLocal(request)) return this.local.renew(withoutLocal(request));
+    const { namespace, key, token, config } = request;
+    const keys = dedupeKeys(this.backend, namespace, key);
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     const lease = { primitive: 'dedupe', name: namespace, token } as const;
     return this.backend.renew(DD_RENEW, [keys.lease, keys.index], args, lease);
   }
 
   /** @throws {RedisUnavailableError} (as a rejection) when Redis cannot be reached. */
-  async forget(namespace: string, key: string): Promise<void> {
-    this.local.forget(namespace, key);
-    const keys = this.keysOf(namespace, key);
+  async forget(entry: DedupeEntry): Promise<void> {
+    this.local.forget(entry);
+    const { namespace, key } = entry;
+    const keys = dedupeKeys(this.backend, namespace, key);
     const redisKeys = [keys.lease, keys.result, keys.done, keys.index];
     try {
       await this.backend.run(DD_FORGET, redisKeys, [keys.channel, keys.member]);
@@ -203,33 +208,17 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     }
   }
 
-  size(namespace: string): number | Promise<number> {
-    if (!this.backend.available) return this.local.size(namespace);
-    const index = this.backend.key('dd', namespace, 'idx');
+  size(request: DedupeNamespace): number | Promise<number> {
+    if (!this.backend.available) return this.local.size(request);
+    const index = this.backend.key('dd', request.namespace, 'idx');
     return this.backend.run(DD_SIZE, [index], []).then(
       (reply) => reply as number,
-      () => this.local.size(namespace),
+      () => this.local.size(request),
     );
   }
 
   onApplicationShutdown(): Promise<void> {
     return this.backend.close();
-  }
-
-  private keysOf(namespace: string, key: string): DedupeKeys {
-    const member =
-      key.length <= MAX_PLAIN_KEY_LENGTH
-        ? key
-        : `sha256:${createHash('sha256').update(key).digest('hex')}`;
-    const part = (suffix: string) => this.backend.key('dd', namespace, `${member}:${suffix}`);
-    return {
-      lease: part('l'),
-      result: part('r'),
-      done: part('d'),
-      index: this.backend.key('dd', namespace, 'idx'),
-      member,
-      channel: this.backend.channel(`dd:${namespace}:${member}`),
-    };
   }
 
   private toClaim(keys: DedupeKeys, token: string, reply: ClaimReply): DedupeClaim {
@@ -243,8 +232,8 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     };
   }
 
-  private claimLocally(namespace: string, key: string, config: DedupeConfig): DedupeClaim {
-    const claim = this.local.claim(namespace, key, config);
+  private claimLocally(request: DedupeClaimRequest): DedupeClaim {
+    const claim = this.local.claim(request);
     return claim.kind === 'owner' ? { kind: 'owner', token: `${LOCAL}${claim.token}` } : claim;
   }
 
@@ -273,24 +262,58 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   private settlementOf(envelope: string): DedupeSettlement {
     const decoded = this.codec.decode(envelope);
     if ('error' in decoded) return { completed: false, error: decoded.error };
+    if ('tooLarge' in decoded) return { completed: false, runLocally: true };
     return { completed: true, value: decoded.value };
   }
 
   private decodeValue(envelope: string): unknown {
     const decoded = this.codec.decode(envelope);
     if ('error' in decoded) throw decoded.error;
+    if ('tooLarge' in decoded) throw new Error('a result too large to share was cached');
     return decoded.value;
   }
 
+  private warnTooLarge(namespace: string): void {
+    if (this.warnedTooLarge.has(namespace)) return;
+    this.warnedTooLarge.add(namespace);
+    this.backend.emit({
+      type: 'redis.warning',
+      message: `dedupe "${namespace}": a result is over maxValueBytes (${this.codec.maxValueBytes} bytes): it goes to its own process's callers only, and other processes run the call themselves`,
+    });
+  }
+
   /** The result cannot travel: release the claim so waiters stop waiting, then report. */
-  private abandon(
-    namespace: string,
-    key: string,
-    token: string,
-    error: DedupeSerializationError,
-  ): Promise<void> {
-    return Promise.resolve(this.fail(namespace, key, token, error))
+  private abandon(request: DedupeCompleteRequest, error: DedupeSerializationError): Promise<void> {
+    const { namespace, key, token, config } = request;
+    return Promise.resolve(this.fail({ namespace, key, token, config, error }))
       .catch(noop)
       .then(() => Promise.reject(error));
   }
+}
+
+/** A claim made by the in-process fallback while Redis was unavailable. */
+function isLocal(request: { readonly token: string }): boolean {
+  return request.token.startsWith(LOCAL);
+}
+
+/** The request as the in-process fallback issued it: its own token. */
+function withoutLocal<R extends { readonly token: string }>(request: R): R {
+  return { ...request, token: request.token.slice(LOCAL.length) };
+}
+
+/**
+ * Redis names carry the SHA-256 of the key, never the key itself: a custom key function may
+ * return a prompt or an account id, and key names show up in monitoring and slow logs.
+ */
+function dedupeKeys(backend: RedisBackend, namespace: string, key: string): DedupeKeys {
+  const member = createHash('sha256').update(key).digest('hex');
+  const part = (suffix: string) => backend.key('dd', namespace, `${member}:${suffix}`);
+  return {
+    lease: part('l'),
+    result: part('r'),
+    done: part('d'),
+    index: backend.key('dd', namespace, 'idx'),
+    member,
+    channel: backend.channel(`dd:${namespace}:${member}`),
+  };
 }

@@ -49,14 +49,20 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       if (store !== undefined) await fixture.destroy?.(store);
     });
 
-    const claim = async (ns: string, key: string) => store.claim(ns, key, config);
+    const claim = async (namespace: string, key: string) => store.claim({ namespace, key, config });
     const complete = async (
-      ns: string,
+      namespace: string,
       key: string,
       token: string,
       value: unknown,
       ttlMs: number,
-    ) => store.complete(ns, key, token, value, ttlMs, config);
+    ) => store.complete({ namespace, key, token, value, ttlMs, config });
+    const fail = async (namespace: string, key: string, token: string, error?: unknown) =>
+      store.fail({ namespace, key, token, error, config });
+    const renew = async (namespace: string, key: string, token: string) =>
+      store.renew({ namespace, key, token, config });
+    const forget = async (namespace: string, key: string) => store.forget({ namespace, key });
+    const size = async (namespace: string) => store.size({ namespace });
 
     async function cache(ns: string, key: string, value: unknown, ttlMs = LONG_TTL): Promise<void> {
       await complete(ns, key, tokenOf(await claim(ns, key)), value, ttlMs);
@@ -141,7 +147,7 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const token = tokenOf(await claim(ns, 'k'));
       const waiting = settledOf(await claim(ns, 'k'));
 
-      await store.fail(ns, 'k', token);
+      await fail(ns, 'k', token);
 
       expect(await waiting).toMatchObject({ completed: false });
       expect((await claim(ns, 'k')).kind).toBe('owner');
@@ -152,7 +158,7 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const token = tokenOf(await claim(ns, 'k'));
       const waiting = settledOf(await claim(ns, 'k'));
 
-      await store.fail(ns, 'k', token, Object.assign(new Error('provider down'), { status: 503 }));
+      await fail(ns, 'k', token, Object.assign(new Error('provider down'), { status: 503 }));
 
       const settlement = await waiting;
       expect(settlement.completed).toBe(false);
@@ -165,7 +171,7 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const ns = freshNamespace('stranger');
       tokenOf(await claim(ns, 'k'));
 
-      await store.fail(ns, 'k', 'someone-else');
+      await fail(ns, 'k', 'someone-else');
       await complete(ns, 'k', 'someone-else', 'v', 0);
 
       expect((await claim(ns, 'k')).kind).toBe('in-progress');
@@ -176,8 +182,8 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const token = tokenOf(await claim(ns, 'k'));
       await delay(config.leaseMs * 0.6);
 
-      expect(await store.renew(ns, 'k', token, config)).toBe(true);
-      expect(await store.renew(ns, 'k', 'someone-else', config)).toBe(false);
+      expect(await renew(ns, 'k', token)).toBe(true);
+      expect(await renew(ns, 'k', 'someone-else')).toBe(false);
       await delay(config.leaseMs * 0.6);
 
       expect((await claim(ns, 'k')).kind).toBe('in-progress');
@@ -191,8 +197,8 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const second = tokenOf(await claim(ns, 'k'));
 
       expect(second).not.toBe(first);
-      expect(await store.renew(ns, 'k', first, config)).toBe(false);
-      await store.fail(ns, 'k', first);
+      expect(await renew(ns, 'k', first)).toBe(false);
+      await fail(ns, 'k', first);
       expect((await claim(ns, 'k')).kind).toBe('in-progress');
     });
 
@@ -202,9 +208,9 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       tokenOf(await claim(ns, 'claimed'));
       const waiting = settledOf(await claim(ns, 'claimed'));
 
-      await store.forget(ns, 'cached');
-      await store.forget(ns, 'claimed');
-      await store.forget(ns, 'absent');
+      await forget(ns, 'cached');
+      await forget(ns, 'claimed');
+      await forget(ns, 'absent');
 
       expect(await waiting).toMatchObject({ completed: false });
       expect((await claim(ns, 'cached')).kind).toBe('owner');
@@ -223,7 +229,7 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
     it('never caches the result of a claim forgotten while it ran', async () => {
       const ns = freshNamespace('forgotten-running');
       const token = tokenOf(await claim(ns, 'k'));
-      await store.forget(ns, 'k');
+      await forget(ns, 'k');
 
       await complete(ns, 'k', token, 'computed before the forget', LONG_TTL);
 
@@ -233,7 +239,7 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
     it("never lets a forgotten claim's late result replace the claim that followed", async () => {
       const ns = freshNamespace('forgotten-then-claimed');
       const forgotten = tokenOf(await claim(ns, 'k'));
-      await store.forget(ns, 'k');
+      await forget(ns, 'k');
       const next = tokenOf(await claim(ns, 'k'));
       const waiting = settledOf(await claim(ns, 'k'));
 
@@ -249,14 +255,16 @@ export function describeDedupeStoreContract(label: string, fixture: DedupeStoreF
       const ns = freshNamespace('size');
       await cache(ns, 'long', 1);
       await cache(ns, 'short', 2, 250);
-      tokenOf(await store.claim(ns, 'claimed', { ...config, leaseMs: 5000 }));
+      tokenOf(
+        await store.claim({ namespace: ns, key: 'claimed', config: { ...config, leaseMs: 5000 } }),
+      );
       await cache(ns, 'uncached', 3, 0);
-      expect(await store.size(ns)).toBe(3);
+      expect(await size(ns)).toBe(3);
 
       await delay(300);
 
-      expect(await store.size(ns)).toBe(2);
-      expect(await store.size(freshNamespace('empty'))).toBe(0);
+      expect(await size(ns)).toBe(2);
+      expect(await size(freshNamespace('empty'))).toBe(0);
     });
 
     it('keeps namespaces apart', async () => {

@@ -31,7 +31,7 @@ import type { CircuitConfig } from '../../lib/circuit-breaker/circuit-breaker.st
 import { Chain } from '../../lib/core/layer.js';
 import { isPromiseLike, type MaybePromise } from '../../lib/core/maybe-promise.js';
 import { DedupeLayer } from '../../lib/dedupe/dedupe.layer.js';
-import type { DedupeClaim, DedupeConfig } from '../../lib/dedupe/dedupe.store.js';
+import type { DedupeClaim, DedupeClaimRequest } from '../../lib/dedupe/dedupe.store.js';
 import { Deduplicator } from '../../lib/dedupe/deduplicator.js';
 import {
   RedisBackend,
@@ -52,6 +52,7 @@ import {
   type RedisServerHandle,
 } from '../support/redis/index.js';
 import { storeTracker, testBackendOptions } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** operationTimeoutMs of every backend; the clients' commandTimeout is below it (README). */
 const BOUND_MS = 400;
@@ -266,14 +267,15 @@ class LedgerBackpressureStore extends RedisBackpressureStore {
 class LedgerDedupeStore extends RedisDedupeStore {
   readonly localOwners = new Map<string, number>();
 
-  override claim(namespace: string, key: string, config: DedupeConfig): MaybePromise<DedupeClaim> {
+  override claim(request: DedupeClaimRequest): MaybePromise<DedupeClaim> {
+    const { key } = request;
     const note = (claim: DedupeClaim) => {
       if (claim.kind === 'owner' && claim.token.startsWith('local:')) {
         this.localOwners.set(key, (this.localOwners.get(key) ?? 0) + 1);
       }
       return claim;
     };
-    const claim = super.claim(namespace, key, config);
+    const claim = super.claim(request);
     return isPromiseLike(claim) ? claim.then(note) : note(claim);
   }
 }
@@ -535,7 +537,7 @@ async function seedState(proc: Proc, names: SlotNames, client: Cluster): Promise
   const value = await dedupedCall(proc.dedupe, names.dedupe, async () => CACHED_VALUE)('cached');
   expect(value).toBe(CACHED_VALUE);
   // complete() is not awaited by the caller: wait until the result is stored.
-  const resultKey = `test:{dd:${names.dedupe}}:cached:r`;
+  const resultKey = `test:{dd:${names.dedupe}}:${dedupeMember('cached')}:r`;
   await waitUntil(async () => (await client.exists(resultKey)) === 1, { what: 'cached result' });
   const openKey = `test:{cb:${names.openCircuit}}:st`;
   return { openEpoch: snapshot.epoch, openKey, openPttl: await client.pttl(openKey) };
@@ -552,7 +554,11 @@ async function stateNow(names: SlotNames) {
     circuit: names.openCircuit,
     config: OPEN_CIRCUIT,
   });
-  const claim = await fresh.dedupe.claim(names.dedupe, 'cached', DEDUPE_CONFIG);
+  const claim = await fresh.dedupe.claim({
+    namespace: names.dedupe,
+    key: 'cached',
+    config: DEDUPE_CONFIG,
+  });
   const fromRedis = fresh.backend.runs.map((run) => run.ok);
   return { fresh, admission, snapshot, claim, fromRedis };
 }

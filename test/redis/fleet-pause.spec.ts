@@ -12,6 +12,7 @@ import {
   type RedisServerHandle,
 } from '../support/redis/index.js';
 import { startFleet, type Connection, type Fleet, type FleetWorker } from './fleet.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /**
  * T3 "holder pause" (research/distributed.md): a worker SIGSTOPped for 3 x its lease loses what it
@@ -251,9 +252,14 @@ describe('a worker paused (SIGSTOP) beyond its lease', () => {
     const key = fresh('key');
     const [a, b, c, d] = fleet.workers;
     const args = { name, key, leaseMs: LEASE_MS, ttlMs: 30_000 };
-    const redisKey = (part: string) => `fleet:{dd:${name}}:${key}:${part}`;
+    const redisKey = (part: string) => `fleet:{dd:${name}}:${dedupeMember(key)}:${part}`;
     const subscribers = async () =>
-      ((await admin.call('PUBSUB', 'NUMSUB', `fleet:dd:${name}:${key}`)) as [string, number])[1];
+      (
+        (await admin.call('PUBSUB', 'NUMSUB', `fleet:dd:${name}:${dedupeMember(key)}`)) as [
+          string,
+          number,
+        ]
+      )[1];
 
     await a.request('ddOwn', args);
     let settled = 0;

@@ -98,17 +98,38 @@ describe('a dedupe renewal overtaken by its own completion', () => {
     const name = 'race-dedupe';
     const { options, lost } = withEvents();
     const store = track(new RedisDedupeStore(safeClient(server), options));
-    const claim = await store.claim(name, 'k', config);
+    const claim = await store.claim({ namespace: name, key: 'k', config: config });
     if (claim.kind !== 'owner') throw new Error('not the owner');
-    await store.renew(name, 'k', claim.token, config);
-    await store.complete(name, 'other', 'nobody', 'v', 1000, config);
+    await store.renew({ namespace: name, key: 'k', token: claim.token, config: config });
+    await store.complete({
+      namespace: name,
+      key: 'other',
+      token: 'nobody',
+      value: 'v',
+      ttlMs: 1000,
+      config: config,
+    });
     await admin.script('FLUSH');
-    await store.complete(name, 'other', 'nobody', 'v', 1000, config);
+    await store.complete({
+      namespace: name,
+      key: 'other',
+      token: 'nobody',
+      value: 'v',
+      ttlMs: 1000,
+      config: config,
+    });
     const before = await noscripts();
 
     const [renewed] = await Promise.all([
-      store.renew(name, 'k', claim.token, config),
-      store.complete(name, 'k', claim.token, 'the value', 60_000, config),
+      store.renew({ namespace: name, key: 'k', token: claim.token, config: config }),
+      store.complete({
+        namespace: name,
+        key: 'k',
+        token: claim.token,
+        value: 'the value',
+        ttlMs: 60_000,
+        config: config,
+      }),
     ]);
 
     expect(await noscripts()).toBe(before + 1);

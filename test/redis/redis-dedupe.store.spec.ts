@@ -23,6 +23,7 @@ import {
   serverTracker,
   testBackendOptions,
 } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** Closed after the file even when a test fails half-way. */
 const { track, closeAll } = storeTracker();
@@ -124,7 +125,10 @@ describe('RedisDedupeStore between processes', () => {
     const waiting = Promise.all([1, 2, 3].flatMap(() => [appOne('k'), appTwo('k')]));
     await delay(100);
 
-    const [, subscribers] = (await admin.pubsub('NUMSUB', `test:dd:${name}:k`)) as [string, number];
+    const [, subscribers] = (await admin.pubsub(
+      'NUMSUB',
+      `test:dd:${name}:${dedupeMember('k')}`,
+    )) as [string, number];
     release('shared');
 
     expect(Number(subscribers)).toBe(1);
@@ -223,7 +227,7 @@ describe('RedisDedupeStore between processes', () => {
   it('a crashed owner (its lease never renewed) is taken over by one waiter after the lease', async () => {
     const name = freshName('crashed');
     const config = { leaseMs: 400, maxEntries: 10 };
-    const claim = await a.claim(name, 'k', config);
+    const claim = await a.claim({ namespace: name, key: 'k', config });
     expect(claim.kind).toBe('owner');
     let runs = 0;
     const inB = dedupedCall(b, name, async () => `b-${++runs}`, { leaseMs: 400 });
@@ -246,14 +250,15 @@ describe('RedisDedupeStore between processes', () => {
       ),
     );
     const config = { leaseMs: 1000, maxEntries: 10 };
-    const claim = await store.claim(name, 'k', config);
-    await admin.del(`test:{dd:${name}}:k:l`);
+    const claim = await store.claim({ namespace: name, key: 'k', config });
+    await admin.del(`test:{dd:${name}}:${dedupeMember('k')}:l`);
 
-    expect(claim.kind === 'owner' && (await store.renew(name, 'k', claim.token, config))).toBe(
-      false,
-    );
+    expect(
+      claim.kind === 'owner' &&
+        (await store.renew({ namespace: name, key: 'k', token: claim.token, config })),
+    ).toBe(false);
     expect(events.filter((e) => e.type === 'redis.lease-lost')).toHaveLength(1);
-    expect(await admin.exists(`test:{dd:${name}}:k:l`)).toBe(0);
+    expect(await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:l`)).toBe(0);
   });
 
   it('uses a custom serializer', async () => {
@@ -270,7 +275,7 @@ describe('RedisDedupeStore between processes', () => {
     );
     await dedupedCall(writer, name, async () => [1, 2], { ttlMs: 60_000 })('k');
 
-    expect(await admin.get(`test:{dd:${name}}:k:r`)).toBe('vTj[1,2]');
+    expect(await admin.get(`test:{dd:${name}}:${dedupeMember('k')}:r`)).toBe('vTj[1,2]');
     expect(await dedupedCall(reader, name, async () => 'x', { ttlMs: 60_000 })('k')).toEqual({
       revived: [1, 2],
     });
@@ -279,15 +284,29 @@ describe('RedisDedupeStore between processes', () => {
   it("a lapsed owner's late result never overwrites the record of the claim that followed", async () => {
     const ns = freshName('late-record');
     const config = { leaseMs: 200, maxEntries: 100 };
-    const late = await a.claim(ns, 'k', config);
+    const late = await a.claim({ namespace: ns, key: 'k', config });
     await delay(config.leaseMs + 50);
-    const next = await b.claim(ns, 'k', config);
+    const next = await b.claim({ namespace: ns, key: 'k', config });
     if (late.kind !== 'owner' || next.kind !== 'owner') throw new Error('expected two owners');
-    await b.complete(ns, 'k', next.token, 'fresh', 0, config); // its waiters read this record
+    await b.complete({
+      namespace: ns,
+      key: 'k',
+      token: next.token,
+      value: 'fresh',
+      ttlMs: 0,
+      config,
+    }); // its waiters read this record
 
-    await a.complete(ns, 'k', late.token, 'stale', 0, config);
+    await a.complete({
+      namespace: ns,
+      key: 'k',
+      token: late.token,
+      value: 'stale',
+      ttlMs: 0,
+      config,
+    });
 
-    const record = await admin.get(a.backend.key('dd', ns, 'k:d'));
+    const record = await admin.get(a.backend.key('dd', ns, `${dedupeMember('k')}:d`));
     expect(record?.startsWith(`${next.token}|`)).toBe(true);
   });
 

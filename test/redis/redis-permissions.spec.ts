@@ -75,7 +75,7 @@ describe('a Redis user without permission on the keys', () => {
       if (acquisition.granted)
         await stores.backpressure.release({ name: 'api', token: acquisition.token });
     }
-    const claim = await stores.dedupe.claim('prompts', 'k', ddConfig);
+    const claim = await stores.dedupe.claim({ namespace: 'prompts', key: 'k', config: ddConfig });
     const admission = await stores.circuitBreaker.admit({ circuit: 'llm', config: cbConfig });
     await new Promise((resolve) => setTimeout(resolve, 300)); // a replay would be due by now
 
@@ -121,10 +121,17 @@ describe('a Redis user with the permissions docs/redis-operations.md lists', () 
       await stores.backpressure.renew({ name: 'api', token: slot.token, config: bpConfig }),
     ).toBe(true);
     await stores.backpressure.release({ name: 'api', token: slot.token });
-    const claim = await stores.dedupe.claim('prompts', 'k', ddConfig);
+    const claim = await stores.dedupe.claim({ namespace: 'prompts', key: 'k', config: ddConfig });
     if (claim.kind !== 'owner') throw new Error('not the owner');
-    const waiting = await stores.dedupe.claim('prompts', 'k', ddConfig);
-    await stores.dedupe.complete('prompts', 'k', claim.token, 'v', 60_000, ddConfig);
+    const waiting = await stores.dedupe.claim({ namespace: 'prompts', key: 'k', config: ddConfig });
+    await stores.dedupe.complete({
+      namespace: 'prompts',
+      key: 'k',
+      token: claim.token,
+      value: 'v',
+      ttlMs: 60_000,
+      config: ddConfig,
+    });
     const admission = await stores.circuitBreaker.admit({ circuit: 'llm', config: cbConfig });
     await stores.circuitBreaker.force({ circuit: 'llm', config: cbConfig, state: 'open' });
 

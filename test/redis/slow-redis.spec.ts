@@ -46,6 +46,7 @@ import {
 } from '../../lib/redis/index.js';
 import { waitUntil, type RedisServerHandle } from '../support/redis/index.js';
 import { safeClient, serverTracker, storeTracker, testBackendOptions } from './helpers.js';
+import { dedupeMember } from './dedupe-names.js';
 
 /** operationTimeoutMs of every store here; the client's commandTimeout (SAFE_CLIENT) is 300. */
 const BOUND_MS = 400;
@@ -543,14 +544,14 @@ describe('T13 slow Redis: CLIENT PAUSE 1000 WRITE', () => {
     });
 
     const pause = await pauseWrites();
-    await degrade(backendA, () => a.size(name));
+    await degrade(backendA, () => a.size({ namespace: name }));
     work.finish('the answer');
     expect(await callA).toBe('the answer');
     const resumedAt = await pause.resumed;
-    const recoveredAt = await recover(backendA, () => a.size(name));
+    const recoveredAt = await recover(backendA, () => a.size({ namespace: name }));
     const waiter = await callB;
-    const resultStored = await admin.exists(`test:{dd:${name}}:k:r`);
-    const claimHeld = await admin.exists(`test:{dd:${name}}:k:l`);
+    const resultStored = await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:r`);
+    const claimHeld = await admin.exists(`test:{dd:${name}}:${dedupeMember('k')}:l`);
     console.log(
       `T13 complete in degraded mode: refused without a round trip, queued; recovered ${round(recoveredAt - resumedAt)} ms after the pause; ` +
         `the waiting process resolved ${round(waiter.at - recoveredAt)} ms after recovery (${round(waiter.at - claimedAt)} ms after A claimed, ` +
@@ -693,16 +694,16 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const dedupeB = track(new RedisDedupeStore(safeClient(server), testBackendOptions()));
     const name = fresh('evicted');
     const holders = `test:{bp:${name}}:h`;
-    const claimKey = `test:{dd:${name}}:k:l`;
+    const claimKey = `test:{dd:${name}}:${dedupeMember('k')}:l`;
     // Long leases: nothing lapses or is renewed during the test.
     const config = { capacity: 2, leaseMs: 60_000 };
     const slots = [await a.acquire({ name, config }), await a.acquire({ name, config })];
     const guardB = new BackpressureGuard(config, b, { name });
     const dedupeConfig = { leaseMs: 60_000, maxEntries: 100 };
-    const claimA = await dedupeA.claim(name, 'k', dedupeConfig);
+    const claimA = await dedupeA.claim({ namespace: name, key: 'k', config: dedupeConfig });
     const before = {
       slotB: await shedOrPermit(guardB),
-      claimB: (await dedupeB.claim(name, 'k', dedupeConfig)).kind,
+      claimB: (await dedupeB.claim({ namespace: name, key: 'k', config: dedupeConfig })).kind,
     };
     expect(slots.every((slot) => slot.granted)).toBe(true);
     expect(claimA.kind).toBe('owner');
@@ -732,7 +733,7 @@ describe('T14 eviction (negative test): why maxmemory-policy must be noeviction'
     const running = slots.length + grantedToB;
     const depthSeen = await b.depth({ name });
     // A second owner of the dedupe key: the call runs twice.
-    const claimB = await dedupeB.claim(name, 'k', dedupeConfig);
+    const claimB = await dedupeB.claim({ namespace: name, key: 'k', config: dedupeConfig });
     // A learns of the loss only at its next renewal, after the damage.
     const renewed = slots[0].granted && (await a.renew({ name, token: slots[0].token, config }));
     console.log(

@@ -244,7 +244,7 @@ async function runDedupe(store: DedupeStore, commands: readonly DedupeCommand[])
 
   const claim = async (key: (typeof DEDUPE_KEYS)[number]) => {
     const { token: _issued, ...expected } = model.claim(key);
-    const claimed = await store.claim(namespace, key, config);
+    const claimed = await store.claim({ namespace, key, config });
     expectSame(`claim(${key})`, observeClaim(claimed), expected);
     if (claimed.kind === 'owner') recordToken(tokens, claimed.token);
   };
@@ -259,32 +259,41 @@ async function runDedupe(store: DedupeStore, commands: readonly DedupeCommand[])
         const index = model.resolve(key, command.token);
         model.complete(key, index, value, ttlMs);
         const token = tokenFor(tokens, index, command.token);
-        await store.complete(namespace, key, token, dedupeValue(value), ttlMs, config);
+        await store.complete({ namespace, key, token, value: dedupeValue(value), ttlMs, config });
         break;
       }
       case 'fail': {
         const index = model.resolve(command.key, command.token);
         model.fail(command.key, index);
-        await store.fail(namespace, command.key, tokenFor(tokens, index, command.token));
+        await store.fail({
+          namespace,
+          key: command.key,
+          token: tokenFor(tokens, index, command.token),
+          config,
+        });
         break;
       }
       case 'renew': {
         const index = model.resolve(command.key, command.token);
         const expected = model.renew(command.key, index);
         const token = tokenFor(tokens, index, command.token);
-        expectSame('renew', await store.renew(namespace, command.key, token, config), expected);
+        expectSame(
+          'renew',
+          await store.renew({ namespace, key: command.key, token, config }),
+          expected,
+        );
         break;
       }
       case 'forget':
         model.forget(command.key);
-        await store.forget(namespace, command.key);
+        await store.forget({ namespace, key: command.key });
         break;
       case 'size':
         break; // checked below, after every command
     }
-    expectSame('size', await store.size(namespace), model.size());
+    expectSame('size', await store.size({ namespace }), model.size());
     for (const key of DEDUPE_KEYS) {
-      const peeked = store.peekCached(namespace, key); // undefined: the store cannot tell
+      const peeked = store.peekCached({ namespace, key }); // undefined: the store cannot tell
       if (peeked !== undefined) expectSame(`peekCached(${key})`, peeked, model.cached(key));
     }
   };
@@ -296,7 +305,7 @@ async function runDedupe(store: DedupeStore, commands: readonly DedupeCommand[])
   } finally {
     // Ends every claim still held, which also ends the Redis store's waits on them.
     for (const key of DEDUPE_KEYS)
-      await Promise.resolve(store.forget(namespace, key)).catch(() => {});
+      await Promise.resolve(store.forget({ namespace, key })).catch(() => {});
   }
 }
 
