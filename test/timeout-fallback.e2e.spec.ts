@@ -60,7 +60,7 @@ class Provider {
 
   @Fallback((error: unknown, prompt: string) => `fn:${prompt}:${isTimeoutError(error)}`)
   @Timeout(20)
-  async byFunction(prompt: string): Promise<string> {
+  async byFunction(_prompt: string): Promise<string> {
     return never();
   }
 
