@@ -6,6 +6,7 @@
  * still reported, even when the release follows in the same turn (a holder resuming after a
  * pause longer than its lease).
  */
+import { dedupeMember } from './dedupe-names.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Redis } from 'ioredis';
 import {
@@ -134,7 +135,7 @@ describe('a dedupe renewal overtaken by its own completion', () => {
 
     expect(await noscripts()).toBe(before + 1);
     expect(renewed).toBe(false);
-    expect(await admin.get(`test:{dd:${name}}:k:r`)).not.toBeNull();
+    expect(await admin.get(`test:{dd:${name}}:${dedupeMember('k')}:r`)).not.toBeNull();
     expect(lost()).toEqual([]);
   });
 });
