@@ -40,6 +40,7 @@ export {
   type CircuitRequest,
   type CircuitSnapshot,
   type CircuitTransition,
+  type CircuitOpenReason,
   type ForceRequest,
   type RecordRequest,
   type SnapshotRequest,
@@ -131,6 +132,8 @@ export {
   type RateLimitQuery,
   type RateLimitReservation,
   type RateLimitUnits,
+  type RetryBudgetDeposit,
+  type RetryBudgetWithdrawal,
 } from './rate-limit/rate-limit.store.js';
 export { InMemoryRateLimitStore } from './rate-limit/in-memory-rate-limit.store.js';
 export { RateLimitedError, isRateLimitedError } from './rate-limit/rate-limited.error.js';

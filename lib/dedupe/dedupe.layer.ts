@@ -1,4 +1,5 @@
 import type { Call, Layer, Step } from '../core/layer.js';
+import { raceAbort } from '../core/race-abort.js';
 import type { DedupeOptions } from './dedupe-options.js';
 import type { Deduplicator } from './deduplicator.js';
 import { LazyIterator } from './shared-stream.js';
@@ -30,7 +31,10 @@ export class DedupeLayer implements Layer {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.deduplicator.execute(key, call, next);
+    const shared = this.deduplicator.execute(key, call, next);
+    // A caller that leaves rejects alone, at once: the shared execution goes on for the others
+    // (its own signal aborts only once every caller has left).
+    return call.signal === undefined ? shared : raceAbort(shared, call.signal);
   }
 
   stream(next: Step, call: Call): AsyncIterable<unknown> {

@@ -74,6 +74,7 @@ export class Orchestrator implements OnApplicationShutdown {
   /** Names handed to `pipeline()`, in first-use order. */
   private readonly pipelineNames = new Set<string>();
 
+  /** @internal Nest builds it; inject `Orchestrator` instead. */
   constructor(
     private readonly engine: PolicyEngine,
     @Inject(ORCHESTRATOR_EVENTS) private readonly bus: EventBus,

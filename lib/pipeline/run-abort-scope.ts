@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import { raceAbort } from '../core/race-abort.js';
 import type { PipelineRunOptions } from './pipeline.types.js';
 
 /** setTimeout's ceiling: a longer delay would fire at once, so such a timeout is never armed. */
@@ -46,25 +47,11 @@ export class RunAbortScope {
   }
 
   /**
-   * Settles with `work`, or rejects with the abort reason as soon as the run aborts. Abandoned
-   * work keeps its rejection handler, so its later failure is never an unhandled rejection.
+   * Settles with `work`, or rejects with the abort reason as soon as the run aborts.
    */
   race<T>(work: T | PromiseLike<T>): Promise<T> {
     if (!this.abortable) return Promise.resolve(work);
-    const signal = this.controller.signal;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      const settle = (finish: () => void): void => {
-        signal.removeEventListener('abort', onAbort);
-        finish();
-      };
-      Promise.resolve(work).then(
-        (value) => settle(() => resolve(value)),
-        (error) => settle(() => reject(error)),
-      );
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return raceAbort(work, this.controller.signal);
   }
 
   /** Releases the caller listener and the timer. */
