@@ -1,4 +1,4 @@
-import { isOrchestratorError } from '../core/orchestrator.error.js';
+import { isOrchestratorError, isOrchestratorRefusal } from '../core/orchestrator.error.js';
 
 /** HTTP statuses below 500 that LLM APIs use for trouble a later attempt can get past. */
 const RETRYABLE_4XX: ReadonlySet<number> = new Set([408, 409, 429]);
@@ -70,7 +70,9 @@ const MAX_CAUSE_DEPTH = 5;
  */
 export function isRetryableLlmError(error: unknown, _attempt?: number): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  if (isOrchestratorError(error) || isAbort(error)) return false;
+  // A timed-out attempt (`@Timeout`) is the provider not answering: retried, like a 504.
+  if (isOrchestratorError(error)) return !isOrchestratorRefusal(error);
+  if (isAbort(error)) return false;
   const shouldRetry = shouldRetryHeader(error);
   if (shouldRetry !== undefined) return shouldRetry;
   const status = httpStatusOf(error);
