@@ -12,6 +12,7 @@ import {
   ORCHESTRATOR_MODULE_OPTIONS,
   ORCHESTRATOR_RESOLVED_OPTIONS,
 } from './orchestrator.constants.js';
+import { OrchestratorEventLogger } from './orchestrator-event-logger.js';
 import { OrchestratorExplorer } from './orchestrator.explorer.js';
 import type {
   OrchestratorModuleAsyncOptions,
@@ -71,12 +72,16 @@ const coreProviders: Provider[] = [
   engineProvider,
   Orchestrator,
   OrchestratorExplorer,
+  OrchestratorEventLogger,
 ];
 
 const exportedTokens = [
   Orchestrator,
   ...STORED_KINDS.map((kind) => kind.store!.token),
   ORCHESTRATOR_CLOCK,
+  // For the optional integrations (nestjs-orchestrator/otel): they read the bus and the engine.
+  ORCHESTRATOR_EVENTS,
+  PolicyEngine,
 ];
 
 /**
