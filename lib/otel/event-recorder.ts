@@ -2,6 +2,11 @@ import type { Counter, Histogram, Meter } from '@opentelemetry/api';
 import type { CircuitState, OrchestratorEvent } from '../core/events.js';
 import { ORCHESTRATOR_METRICS as M } from './metric-names.js';
 
+/** Bucket boundaries in seconds: from a cached answer (1 ms) to a long LLM generation (60 s). */
+export const DURATION_BUCKETS_S = [
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
 type EventOf<T extends OrchestratorEvent['type']> = Extract<OrchestratorEvent, { type: T }>;
 
 /** Records each event on its counter or histogram; remembers each circuit's last state. */
@@ -27,7 +32,11 @@ export class EventRecorder {
     const counter = (name: string, description: string, unit = '{call}') =>
       meter.createCounter(name, { description, unit });
     const seconds = (name: string, description: string) =>
-      meter.createHistogram(name, { description, unit: 's' });
+      meter.createHistogram(name, {
+        description,
+        unit: 's',
+        advice: { explicitBucketBoundaries: DURATION_BUCKETS_S },
+      });
     this.calls = counter(M.calls, 'Calls of protected methods, by policy and outcome');
     this.callDuration = seconds(M.callDuration, 'Duration of protected method calls');
     this.retries = counter(M.retries, 'Retries scheduled', '{retry}');
