@@ -81,7 +81,7 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
 <script>
 (function () {
   'use strict';
-  var POINTS = 120;
+  var POINTS = 60; // 30 s at one snapshot every 500 ms
   var history = [];
   var previous = null;
   var transitions = [];
@@ -174,8 +174,10 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
     document.getElementById('failures-rate').textContent = last.failures.toFixed(1);
     var top = Math.max(1, Math.max.apply(null, history.map(function (p) { return p.calls; })));
     function line(key) {
+      // The newest point at the right edge; older ones slide left.
+      var offset = POINTS - history.length;
       return history.map(function (p, i) {
-        return (i * 600 / (POINTS - 1)).toFixed(1) + ',' + (135 - 130 * p[key] / top).toFixed(1);
+        return ((offset + i) * 600 / (POINTS - 1)).toFixed(1) + ',' + (135 - 130 * p[key] / top).toFixed(1);
       }).join(' ');
     }
     document.getElementById('calls-line').setAttribute('points', line('calls'));
