@@ -24,6 +24,7 @@ import { RetryLayer } from '../lib/retry/retry.layer.js';
 import { FloorBreaker, FloorSemaphore, floorRetry } from './floors.js';
 import { batchRow, sequentialRow, type Row, type RowKind } from './harness.js';
 import { byPrompt, CAP, LONG_OPEN, type BenchService } from './nest-app.js';
+import { OBSERVABILITY_SCENARIO } from './observability.js';
 
 /** The protected operation of every scenario but the dedupe one. */
 const op = async (): Promise<number> => 42;
@@ -44,6 +45,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'cap', title: `cap 10, ${CAP_BATCH.toLocaleString('en-US')} calls at once` },
   { id: 'stack', title: 'backpressure + breaker + retry (+ dedupe), success' },
   { id: 'dedupe', title: '1,000 identical concurrent calls to a 1 ms operation' },
+  OBSERVABILITY_SCENARIO,
 ];
 
 /** Teardown for peers that hold timers (opossum). */
