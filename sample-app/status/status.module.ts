@@ -4,6 +4,7 @@ import { OrchestratorHealthIndicator } from '../../lib/terminus/index.js';
 import { ORCHESTRATOR_METRICS_OPTIONS, OrchestratorMetrics } from '../../lib/otel/index.js';
 import { ChatModule } from '../chat/chat.module.js';
 import { DashboardController } from './dashboard.controller.js';
+import { GenAiMetrics } from './genai-metrics.js';
 import { HealthController } from './health.controller.js';
 import { OrchestratorStats } from './orchestrator-stats.js';
 import { StatusController } from './status.controller.js';
@@ -28,6 +29,7 @@ import { MetricsController, Telemetry } from './telemetry.js';
     },
     OrchestratorMetrics,
     OrchestratorHealthIndicator,
+    GenAiMetrics,
   ],
 })
 export class StatusModule {}

@@ -53,6 +53,20 @@ describe('the gateway observability routes', () => {
     expect(body).toMatch(/orchestrator_backpressure_capacity\{guard="llm"[^}]*\} 4/);
   });
 
+  it('serves the GenAI client metrics of the provider requests', async () => {
+    expect((await chat('count my tokens')).status).toBe(200);
+    const { body } = await text('/metrics');
+    expect(body).toMatch(
+      /gen_ai_client_operation_duration_count\{[^}]*gen_ai_operation_name="chat"[^}]*gen_ai_request_model="gpt-fake"[^}]*\} [1-9]/,
+    );
+    expect(body).toMatch(
+      /gen_ai_client_token_usage_count\{[^}]*gen_ai_token_type="input"[^}]*\} [1-9]/,
+    );
+    expect(body).toMatch(
+      /gen_ai_client_token_usage_count\{[^}]*gen_ai_token_type="output"[^}]*\} [1-9]/,
+    );
+  });
+
   it('answers /health 200 while the circuit is closed, 503 while it is open', async () => {
     expect((await text('/health')).status).toBe(200);
     gateway.fake!.configure({ outage: true });
