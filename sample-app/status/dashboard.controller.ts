@@ -1,5 +1,15 @@
 import { Controller, Get, Header, Sse, type MessageEvent } from '@nestjs/common';
-import { exhaustMap, filter, from, map, merge, timer, type Observable } from 'rxjs';
+import {
+  catchError,
+  EMPTY,
+  exhaustMap,
+  filter,
+  from,
+  map,
+  merge,
+  timer,
+  type Observable,
+} from 'rxjs';
 import { Orchestrator, type OrchestratorEvent } from '../../lib/index.js';
 import { DASHBOARD_PAGE } from './dashboard.page.js';
 import { StatusService } from './status.service.js';
@@ -35,7 +45,8 @@ export class DashboardController {
       map((event): MessageEvent => ({ type: 'transition', data: event })),
     );
     const snapshots = timer(0, SNAPSHOT_INTERVAL_MS).pipe(
-      exhaustMap(() => from(this.status.snapshot())),
+      // A snapshot that fails (a store unreachable) is skipped; the stream goes on.
+      exhaustMap(() => from(this.status.snapshot()).pipe(catchError(() => EMPTY))),
       map((snapshot): MessageEvent => ({ type: 'snapshot', data: snapshot })),
     );
     return merge(transitions, snapshots);
