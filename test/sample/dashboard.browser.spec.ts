@@ -38,7 +38,10 @@ beforeAll(async () => {
       FAKE_LLM_LATENCY_MS: '20',
     },
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
   page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text());
