@@ -69,9 +69,9 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
     <div class="muted" id="savings-detail">provider calls saved</div>
   </section>
   <section class="wide">
-    <h2>Calls and failures per second</h2>
+    <h2>Calls per second: all, and failed or refused</h2>
     <div class="legend"><span class="calls">&#9632; calls/s <b id="calls-rate">0</b></span>
-      <span class="failures">&#9632; failures/s <b id="failures-rate">0</b></span></div>
+      <span class="failures">&#9632; failed or refused/s <b id="failures-rate">0</b></span></div>
     <svg id="chart" viewBox="0 0 600 140" preserveAspectRatio="none">
       <polyline id="calls-line" fill="none" stroke="#0969da" stroke-width="2" points=""></polyline>
       <polyline id="failures-line" fill="none" stroke="#cf222e" stroke-width="2" points=""></polyline>
