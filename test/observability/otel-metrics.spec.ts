@@ -9,6 +9,7 @@ import {
   CircuitBreaker,
   Orchestrator,
   OrchestratorModule,
+  RateLimit,
   Retry,
   type OrchestratorEvent,
 } from '../../lib/index.js';
@@ -22,6 +23,11 @@ class Llm {
   async complete(prompt: string): Promise<string> {
     if (prompt === 'fail') throw new Error('provider down');
     return `answer to ${prompt}`;
+  }
+
+  @RateLimit({ name: 'api', requests: { limit: 3, intervalMs: 3_600_000 } })
+  async limited(): Promise<string> {
+    return 'ok';
   }
 }
 
@@ -112,6 +118,20 @@ describe('OpenTelemetry metrics (nestjs-orchestrator/otel)', () => {
     ({ resourceMetrics: metrics } = await reader.collect());
     expect(valueOf(metrics, M.circuitState, { circuit: 'llm', state: 'open' })).toBe(1);
     expect(valueOf(metrics, M.circuitState, { circuit: 'llm', state: 'closed' })).toBe(0);
+  });
+
+  it('reports the capacity a rate limiter has left, and its refusals', async () => {
+    const { llm, reader } = await start(true);
+    await llm.limited();
+    let { resourceMetrics: metrics } = await reader.collect();
+    expect(valueOf(metrics, M.rateLimitAvailable, { limiter: 'api', unit: 'requests' })).toBe(2);
+    await llm.limited();
+    await llm.limited();
+    await expect(llm.limited()).rejects.toThrow(/rate limit/i);
+    ({ resourceMetrics: metrics } = await reader.collect());
+    expect(valueOf(metrics, M.rateLimitAvailable, { limiter: 'api', unit: 'requests' })).toBe(0);
+    expect(valueOf(metrics, M.rateLimitRefusals, { limiter: 'api', reason: 'limit' })).toBe(1);
+    expect(valueOf(metrics, M.calls, { policy: 'Llm.limited', outcome: 'rejected' })).toBe(1);
   });
 
   it('adds nothing to a call when not registered: no call layer, no call events', async () => {
