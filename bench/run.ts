@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dedupeRows, measureHeap } from './dedupe.js';
 import { runInterleaved } from './harness.js';
 import { createBenchApp } from './nest-app.js';
+import { observabilityRows } from './observability.js';
 import { benchRedis } from './redis/index.js';
 import { render } from './report.js';
 import { measureScaling } from './scaling.js';
@@ -25,8 +26,13 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const app = await createBenchApp();
+  const observability = await observabilityRows();
   try {
-    const rows = [...(await buildRows(app.service)), ...dedupeRows(app.service)];
+    const rows = [
+      ...(await buildRows(app.service)),
+      ...dedupeRows(app.service),
+      ...observability.rows,
+    ];
     const results = await runInterleaved(rows, plan, log);
     log('queue scaling');
     const scaling = await measureScaling();
@@ -39,6 +45,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_ROUNDS === undefined) writeReport(text);
   } finally {
     await app.context.close();
+    await observability.close();
     for (const cleanup of cleanups) cleanup();
   }
   // After the in-memory rows; BENCH_REDIS=0 skips it. Writes its own block of BENCHMARKS.md.

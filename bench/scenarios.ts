@@ -25,6 +25,7 @@ import { FloorBreaker, FloorSemaphore, floorRetry } from './floors.js';
 import { batchRow, sequentialRow, type Row, type RowKind } from './harness.js';
 import { TIMEOUT_SCENARIOS, timeoutScenarioRows } from './timeout.js';
 import { byPrompt, CAP, LONG_OPEN, type BenchService } from './nest-app.js';
+import { OBSERVABILITY_SCENARIO } from './observability.js';
 
 /** The protected operation of every scenario but the dedupe one. */
 const op = async (): Promise<number> => 42;
@@ -46,6 +47,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'stack', title: 'backpressure + breaker + retry (+ dedupe), success' },
   { id: 'dedupe', title: '1,000 identical concurrent calls to a 1 ms operation' },
   ...TIMEOUT_SCENARIOS,
+  OBSERVABILITY_SCENARIO,
 ];
 
 /** Teardown for peers that hold timers (opossum). */

@@ -2,11 +2,17 @@
 export type { Clock } from './core/clock.js';
 export { systemClock } from './core/clock.js';
 export type {
+  CallOutcomeKind,
   CircuitState,
   EventSink,
   OrchestratorEvent,
   OrchestratorEventType,
 } from './core/events.js';
+export {
+  channelName,
+  DIAGNOSTICS_CHANNEL_PREFIX,
+  ORCHESTRATOR_EVENT_TYPES,
+} from './core/diagnostics.js';
 export type { MaybePromise } from './core/maybe-promise.js';
 export { OrchestratorError, isOrchestratorError } from './core/orchestrator.error.js';
 export { InvalidOptionsError, isInvalidOptionsError } from './core/invalid-options.error.js';
@@ -171,6 +177,10 @@ export {
 } from './nest/orchestrator.service.js';
 export { OrchestratorExceptionFilter } from './nest/orchestrator-exception.filter.js';
 export { toHttpException, type OrchestratorErrorBody } from './nest/error-mapping.js';
+export {
+  GAVE_UP_LOG_INTERVAL_MS,
+  OrchestratorEventLogger,
+} from './nest/orchestrator-event-logger.js';
 export { ORCHESTRATOR_CLOCK } from './nest/orchestrator.constants.js';
 
 // Pipeline

@@ -18,6 +18,11 @@ if (!(await answers(`${target}/orchestrator/status`))) {
   console.log(`No gateway answers at ${target}; started one in-process at ${gatewayUrl}.`);
 }
 
+console.log(
+  started
+    ? `Watch it live: open ${gatewayUrl}/dashboard in a browser (it lasts as long as this demo; \`npm start\` in another terminal keeps one up).\n`
+    : `Watch it live: open ${gatewayUrl}/dashboard in a browser.\n`,
+);
 let failed: boolean;
 try {
   const summary = await runDemo({ gatewayUrl, out: stdoutOutput });

@@ -54,6 +54,8 @@ function banner({ url, fake, config, stores }: Gateway): string {
     '',
     'nestjs-orchestrator sample: an LLM gateway',
     `  gateway      ${url}`,
+    `  dashboard    ${url}/dashboard   (live: circuits, depths, limits, dedupe savings)`,
+    `  metrics      ${url}/metrics     health ${url}/health`,
     fake
       ? `  fake LLM     ${fake.url}  (admin: ${admin}/admin/stats | config | reset)`
       : `  LLM          ${config.llm.baseURL}`,

@@ -156,6 +156,8 @@ const CONSUMER_TYPES = `import {
   type RetryOptions,
 } from 'nestjs-orchestrator';
 import type { RedisCircuitBreakerStore } from 'nestjs-orchestrator/redis';
+import { ORCHESTRATOR_METRICS, type OrchestratorMetricsOptions } from 'nestjs-orchestrator/otel';
+import type { OrchestratorHealthOptions } from 'nestjs-orchestrator/terminus';
 
 export const retry: RetryOptions = { maxAttempts: 2, jitter: 'equal' };
 // @ts-expect-error maxAttempts is a number
@@ -170,6 +172,9 @@ export function describe(event: OrchestratorEvent): string {
   return event.type === 'circuit.state' ? \`\${event.circuit}: \${event.to}\` : event.type;
 }
 export type RedisStore = RedisCircuitBreakerStore;
+export const callsMetric: 'orchestrator.calls' = ORCHESTRATOR_METRICS.calls;
+export const metricsOptions: OrchestratorMetricsOptions = { calls: false };
+export const health: OrchestratorHealthOptions = { circuits: ['downstream'], redis: { degraded: false } };
 // @ts-expect-error deep imports are outside the package's exports map
 export type Deep = typeof import('nestjs-orchestrator/dist/retry/retry.policy.js');
 `;
@@ -263,6 +268,10 @@ describe('the packed artifact in a fresh Nest 12 app', () => {
         'dist/index.d.ts',
         'dist/redis/index.js',
         'dist/redis/index.d.ts',
+        'dist/otel/index.js',
+        'dist/otel/index.d.ts',
+        'dist/terminus/index.js',
+        'dist/terminus/index.d.ts',
       ]),
     );
     expect(
@@ -275,7 +284,13 @@ describe('the packed artifact in a fresh Nest 12 app', () => {
       await readFile(join(app, 'node_modules', 'nestjs-orchestrator', 'package.json'), 'utf8'),
     ) as { type: string; exports: Record<string, unknown> };
     expect(installed.type).toBe('module');
-    expect(Object.keys(installed.exports)).toEqual(['.', './redis', './package.json']);
+    expect(Object.keys(installed.exports)).toEqual([
+      '.',
+      './redis',
+      './otel',
+      './terminus',
+      './package.json',
+    ]);
   });
 
   it('publishes no @internal declaration (tsconfig.build.json strips them)', async () => {

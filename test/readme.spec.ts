@@ -140,6 +140,8 @@ describe('README.md and docs/', () => {
         paths: {
           'nestjs-orchestrator': [join(REPO, 'lib', 'index.ts')],
           'nestjs-orchestrator/redis': [join(REPO, 'lib', 'redis', 'index.ts')],
+          'nestjs-orchestrator/otel': [join(REPO, 'lib', 'otel', 'index.ts')],
+          'nestjs-orchestrator/terminus': [join(REPO, 'lib', 'terminus', 'index.ts')],
         },
       },
       files: snippets.map((snippet) => snippet.file),

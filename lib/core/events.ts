@@ -1,4 +1,5 @@
 import { Observable, Subject } from 'rxjs';
+import { eventChannels } from './diagnostics.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -59,7 +60,25 @@ export type OrchestratorEvent =
       durationMs: number;
       stages: number;
       outcome: 'success' | 'failure' | 'aborted';
+    }
+  | {
+      /**
+       * One call of a decorated method ended. Reported only once call observation is on
+       * (`EventBus.observeCalls()`, e.g. by the metrics provider) before the application
+       * starts: otherwise the chains carry no timing layer at all.
+       */
+      type: 'call.finished';
+      /** `Class.method`. */
+      method: string;
+      /** The named policy of the method's decorators, or `Class.method` for inline options. */
+      policy: string;
+      /** `rejected`: a policy refused the call (open circuit, shed, rate limit). */
+      outcome: CallOutcomeKind;
+      durationMs: number;
     };
+
+/** How a call ended, as `call.finished` reports it. */
+export type CallOutcomeKind = 'success' | 'failure' | 'rejected';
 
 export type OrchestratorEventType = OrchestratorEvent['type'];
 
@@ -69,23 +88,44 @@ export type OrchestratorEventType = OrchestratorEvent['type'];
  */
 export interface EventSink {
   readonly active: boolean;
+  /** True when compiled chains should time each call and report `call.finished`. */
+  readonly observesCalls?: boolean;
   emit(event: OrchestratorEvent): void;
 }
 
 /** Discards every event: the sink of primitives created without an application. */
 export const silentSink: EventSink = { active: false, emit: () => undefined };
 
-/** The application's event stream, one per Nest application (never process-wide). */
+/**
+ * The application's event stream, one per Nest application (never process-wide). Each event
+ * also goes to its `node:diagnostics_channel` channel (`nestjs-orchestrator:<type>`), which is
+ * process-wide. Active while either has a listener.
+ */
 export class EventBus implements EventSink {
   private readonly subject = new Subject<OrchestratorEvent>();
   readonly events$: Observable<OrchestratorEvent> = this.subject.asObservable();
+  private callsObserved = false;
 
   get active(): boolean {
-    return this.subject.observed;
+    return this.subject.observed || eventChannels.active;
+  }
+
+  get observesCalls(): boolean {
+    return this.callsObserved;
+  }
+
+  /**
+   * Asks chains compiled from now on to time each call and report `call.finished`. Call it
+   * before the application starts (a provider's constructor): chains compiled earlier stay
+   * as they are, and without it a call pays nothing for observation.
+   */
+  observeCalls(): void {
+    this.callsObserved = true;
   }
 
   emit(event: OrchestratorEvent): void {
-    this.subject.next(event);
+    if (this.subject.observed) this.subject.next(event);
+    eventChannels.publish(event);
   }
 
   complete(): void {

@@ -1,3 +1,4 @@
+import { CallObserverLayer, reportedPolicy } from './call-observer.js';
 import { systemClock, type Clock } from './clock.js';
 import { silentSink, type EventSink } from './events.js';
 import { InvalidOptionsError } from './invalid-options.error.js';
@@ -70,6 +71,11 @@ export class PolicyEngine {
   compile(method: ProtectedMethod): Chain {
     const owner = methodOwner(method);
     const layers = method.specs.map((spec) => this.layer(spec, owner));
+    const { events } = this.deps;
+    if (events.observesCalls === true) {
+      const policy = reportedPolicy(method.specs, owner.id);
+      layers.unshift(new CallObserverLayer(owner.id, policy, events));
+    }
     return new Chain(layers, method.original, method.kind, {
       signalIndex: method.signalIndex,
       method: owner.id,

@@ -13,6 +13,7 @@ import {
   ORCHESTRATOR_RESOLVED_OPTIONS,
 } from './orchestrator.constants.js';
 import { errorMappingProvider } from './orchestrator-errors.interceptor.js';
+import { OrchestratorEventLogger } from './orchestrator-event-logger.js';
 import { OrchestratorExplorer } from './orchestrator.explorer.js';
 import type {
   OrchestratorModuleAsyncOptions,
@@ -73,12 +74,16 @@ const coreProviders: Provider[] = [
   Orchestrator,
   OrchestratorExplorer,
   errorMappingProvider,
+  OrchestratorEventLogger,
 ];
 
 const exportedTokens = [
   Orchestrator,
   ...STORED_KINDS.map((kind) => kind.store!.token),
   ORCHESTRATOR_CLOCK,
+  // For the optional integrations (nestjs-orchestrator/otel): they read the bus and the engine.
+  ORCHESTRATOR_EVENTS,
+  PolicyEngine,
 ];
 
 /**

@@ -26,11 +26,13 @@ export class ChatService {
   @CircuitBreaker(LLM_POLICY)
   @Retry(LLM_POLICY)
   async complete(prompt: string, model: string): Promise<ChatAnswer> {
-    const completion = await this.metrics.track(() =>
-      this.openai.chat.completions.create({
-        model,
-        messages: [{ role: 'user', content: prompt }],
-      }),
+    const completion = await this.metrics.track(
+      () =>
+        this.openai.chat.completions.create({
+          model,
+          messages: [{ role: 'user', content: prompt }],
+        }),
+      model,
     );
     return {
       answer: completion.choices[0]?.message.content ?? '',
@@ -49,12 +51,14 @@ export class ChatService {
   @CircuitBreaker(LLM_POLICY)
   @Retry(LLM_POLICY)
   async *stream(prompt: string, model: string): AsyncGenerator<string> {
-    const stream = await this.metrics.track(() =>
-      this.openai.chat.completions.create({
-        model,
-        messages: [{ role: 'user', content: prompt }],
-        stream: true,
-      }),
+    const stream = await this.metrics.track(
+      () =>
+        this.openai.chat.completions.create({
+          model,
+          messages: [{ role: 'user', content: prompt }],
+          stream: true,
+        }),
+      model,
     );
     this.metrics.streams++;
     for await (const chunk of stream) {

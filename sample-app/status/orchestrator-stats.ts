@@ -22,6 +22,13 @@ export interface OrchestratorCounters {
   pipelineRuns: { success: number; failure: number; aborted: number };
 }
 
+/** Calls of the protected methods by outcome, counted from `call.finished`. */
+export interface CallCounts {
+  success: number;
+  failure: number;
+  rejected: number;
+}
+
 export interface CircuitTransitionRecord {
   circuit: string;
   from: CircuitState;
@@ -45,6 +52,7 @@ export class OrchestratorStats implements OnApplicationShutdown {
     circuitRejections: 0,
     pipelineRuns: { success: 0, failure: 0, aborted: 0 },
   };
+  readonly calls: CallCounts = { success: 0, failure: 0, rejected: 0 };
   /** The latest circuit transitions, oldest first. */
   readonly transitions: CircuitTransitionRecord[] = [];
   private readonly subscription: Subscription;
@@ -87,6 +95,9 @@ export class OrchestratorStats implements OnApplicationShutdown {
           at: new Date(event.at).toISOString(),
         });
         if (this.transitions.length > MAX_TRANSITIONS) this.transitions.shift();
+        break;
+      case 'call.finished':
+        this.calls[event.outcome]++;
         break;
       case 'pipeline.finished':
         c.pipelineRuns[event.outcome]++;
