@@ -27,6 +27,7 @@ export {
   RedisBackpressureStore,
   type RedisBackpressureStoreOptions,
 } from './redis-backpressure.store.js';
+export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './redis-rate-limit.store.js';
 export { redisStores, type RedisStores, type RedisStoresOptions } from './redis-stores.js';
 export type { LuaScript } from './lua/script.js';
 export type { ResolvedRedisBackendOptions } from './redis-options.js';

@@ -11,6 +11,7 @@ import {
 } from './redis-circuit-breaker.store.js';
 import { RedisDedupeStore, type RedisDedupeStoreOptions } from './redis-dedupe.store.js';
 import type { RedisBackendOptions } from './redis-options.js';
+import { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './redis-rate-limit.store.js';
 
 type OwnOptions<T> = Omit<T, keyof RedisBackendOptions>;
 
@@ -23,10 +24,11 @@ export interface RedisStoresOptions extends RedisBackendOptions {
   circuitBreaker?: OwnOptions<RedisCircuitBreakerStoreOptions>;
   dedupe?: OwnOptions<RedisDedupeStoreOptions>;
   backpressure?: OwnOptions<RedisBackpressureStoreOptions>;
+  rateLimit?: OwnOptions<RedisRateLimitStoreOptions>;
 }
 
 /**
- * The three Redis stores over one shared backend, ready for `forRoot({ stores })`.
+ * The Redis stores over one shared backend, ready for `forRoot({ stores })`.
  *
  * @publicApi
  */
@@ -34,14 +36,16 @@ export interface RedisStores extends OrchestratorStores {
   readonly circuitBreaker: RedisCircuitBreakerStore;
   readonly dedupe: RedisDedupeStore;
   readonly backpressure: RedisBackpressureStore;
-  /** The connection the three share: degraded state, events, key naming. */
+  /** Rate limits and retry budgets. */
+  readonly rateLimit: RedisRateLimitStore;
+  /** The connection the stores share: degraded state, events, key naming. */
   readonly backend: RedisBackend;
   /** Stops timers and the subscriber; closes the client only if these stores created it. */
   close(): Promise<void>;
 }
 
 /**
- * Builds the circuit breaker, dedupe and backpressure stores on one Redis connection (one
+ * Builds the circuit breaker, dedupe, backpressure and rate limit stores on one Redis connection (one
  * subscriber connection, one degraded-mode state). Given a client, the stores leave it open;
  * given a URL, options or Cluster nodes, they create the client with safe defaults and close it
  * on application shutdown (each store implements `OnApplicationShutdown`) or on `close()`.
@@ -55,12 +59,13 @@ export function redisStores(
   client: RedisClient | RedisConnectionSpec,
   options: RedisStoresOptions = {},
 ): RedisStores {
-  const { circuitBreaker, dedupe, backpressure, ...backendOptions } = options;
+  const { circuitBreaker, dedupe, backpressure, rateLimit, ...backendOptions } = options;
   const backend = new RedisBackend(client, backendOptions);
   const stores = {
     circuitBreaker: new RedisCircuitBreakerStore(backend, circuitBreaker),
     dedupe: new RedisDedupeStore(backend, dedupe),
     backpressure: new RedisBackpressureStore(backend, backpressure),
+    rateLimit: new RedisRateLimitStore(backend, rateLimit),
   };
   // Not enumerable: forRoot({ stores }) reads every enumerable property as a store.
   return Object.defineProperties(stores, {

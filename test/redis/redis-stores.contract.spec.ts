@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { Cluster, Redis } from 'ioredis';
 import {
@@ -5,10 +6,12 @@ import {
   RedisBackpressureStore,
   RedisCircuitBreakerStore,
   RedisDedupeStore,
+  RedisRateLimitStore,
 } from '../../lib/redis/index.js';
 import { describeBackpressureStoreContract } from '../contracts/backpressure-store.contract.js';
 import { describeCircuitBreakerStoreContract } from '../contracts/circuit-breaker-store.contract.js';
 import { describeDedupeStoreContract } from '../contracts/dedupe-store.contract.js';
+import { describeRateLimitStoreContract } from '../contracts/rate-limit-store.contract.js';
 import {
   keysWithoutTtl,
   startRedis,
@@ -21,7 +24,7 @@ import { safeClient, safeClusterClient, testBackendOptions } from './helpers.js'
 
 afterAll(() => stopAllRedis());
 
-/** Runs the three store contracts against one Redis deployment, then checks its keys. */
+/** Runs the four store contracts against one Redis deployment, then checks its keys. */
 function describeContracts(label: string, connect: () => Promise<Redis | Cluster>) {
   let backend: RedisBackend;
   const shared = async () => {
@@ -35,6 +38,11 @@ function describeContracts(label: string, connect: () => Promise<Redis | Cluster
   });
   describeDedupeStoreContract(`RedisDedupeStore (${label})`, {
     create: async () => new RedisDedupeStore(await shared()),
+  });
+  describeRateLimitStoreContract(`RedisRateLimitStore (${label})`, {
+    create: async () => new RedisRateLimitStore(await shared()),
+    // The server's clock: only a real wait moves it.
+    advance: (ms) => delay(ms),
   });
   describeBackpressureStoreContract(`RedisBackpressureStore (${label})`, {
     create: async () => new RedisBackpressureStore(await shared()),
