@@ -40,7 +40,7 @@ describe('backpressure across a fleet: fairness between processes', () => {
       leaseMs: 2000,
     }));
     fleet = await startFleet(WORKER, inits, () => undefined);
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await fleet?.stop();

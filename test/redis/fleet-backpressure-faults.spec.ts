@@ -134,7 +134,7 @@ describe('backpressure across a fleet: the cap after a Redis fault, under load w
       operationTimeoutMs: OPERATION_TIMEOUT_MS,
     }));
     fleet = await startFleet(WORKER, inits, observe);
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     server?.resume();

@@ -97,7 +97,7 @@ describe('circuit breaker across a fleet of processes (standalone Redis)', () =>
       startFleet(WORKER, inits(connection)),
       startFleet(WORKER, inits(connection, [TEN_MINUTES, 0, -TEN_MINUTES, 0])),
     ]);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await Promise.all([fleet?.stop(), skewed?.stop()]);
@@ -153,7 +153,7 @@ describe('circuit breaker across a fleet of processes (3-master Cluster)', () =>
   beforeAll(async () => {
     cluster = await startRedisCluster();
     fleet = await startFleet(WORKER, inits({ mode: 'cluster', nodes: [...cluster.startupNodes] }));
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await fleet?.stop();

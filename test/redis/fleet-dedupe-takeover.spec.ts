@@ -35,7 +35,7 @@ describe('a SIGKILLed dedupe owner', () => {
     const connection: Connection = { mode: 'standalone', port: server.port };
     const init = { connection, keyPrefix: 'takeover:' };
     fleet = await startFleet(WORKER, [init, init, init], observe);
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await fleet?.stop();

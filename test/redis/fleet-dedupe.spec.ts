@@ -67,7 +67,7 @@ describe('dedupe across a fleet of processes', () => {
       startFleet(WORKER, inits(connection), observe),
       startFleet(WORKER, inits(connection, [TEN_MINUTES, 0, -TEN_MINUTES, 0]), observe),
     ]);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await Promise.all([fleet?.stop(), skewed?.stop()]);

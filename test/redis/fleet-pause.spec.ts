@@ -155,7 +155,7 @@ describe('a worker paused (SIGSTOP) beyond its lease', () => {
       circuit: CIRCUIT,
     }));
     fleet = await startFleet(WORKER, inits, observe);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     pausedWorkers.forEach((paused) => paused.resume());

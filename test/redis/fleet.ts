@@ -2,7 +2,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const LOADER = fileURLToPath(new URL('../support/redis/ts-loader.mjs', import.meta.url));
-const STARTUP_TIMEOUT_MS = 15_000;
+// Generous: each worker compiles the library through the swc loader, and a loaded 2-core
+// machine (four workers starting at once, beside Jest's own) has taken over 15 s.
+const STARTUP_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 20_000;
 
 /** How a worker reaches Redis; each worker builds its own client from it. */

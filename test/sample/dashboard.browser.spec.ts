@@ -17,8 +17,12 @@ const SCREENSHOT = join(
   'docs/images/dashboard.png',
 );
 const RECOVERY_MS = 300;
-/** How soon the page must show a transition: it is pushed as it happens, not polled. */
-const SHOWN_WITHIN_MS = 1_000;
+/**
+ * How soon the page must show a transition. It is pushed as it happens (a quiet machine shows it
+ * well within a second); the bound is loose so that a loaded CI machine (a browser, a gateway
+ * and Jest's other workers on two cores) does not fail a correct page.
+ */
+const SHOWN_WITHIN_MS = 5_000;
 
 let gateway: Gateway;
 let browser: Browser;
