@@ -200,6 +200,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     retriesExhausted: delta('retriesExhausted'),
     circuitOpens: delta('circuitOpens'),
     circuitRejections: delta('circuitRejections'),
+    rateLimitRefusals: delta('rateLimitRefusals'),
+    rateLimitWaits: delta('rateLimitWaits'),
+    rateLimitCooldowns: delta('rateLimitCooldowns'),
+    tokensCharged: delta('tokensCharged'),
   };
   const transitions = last.transitions.filter((t) => t.at >= startedAt);
   const recovered = phases.at(-1)!.statuses[200] === 1;

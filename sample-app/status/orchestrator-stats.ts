@@ -18,6 +18,13 @@ export interface OrchestratorCounters {
   circuitOpens: number;
   /** Calls a circuit refused (503). */
   circuitRejections: number;
+  /** Calls the gateway's rate limiter refused (429), and calls it made wait for capacity. */
+  rateLimitRefusals: number;
+  rateLimitWaits: number;
+  /** Pauses of a limiter after a provider 429 with a reset hint. */
+  rateLimitCooldowns: number;
+  /** Tokens charged to the limiters (the usage the provider reported, else the estimate). */
+  tokensCharged: number;
   /** Pipeline runs finished, by outcome. */
   pipelineRuns: { success: number; failure: number; aborted: number };
 }
@@ -43,6 +50,10 @@ export class OrchestratorStats implements OnApplicationShutdown {
     retriesExhausted: 0,
     circuitOpens: 0,
     circuitRejections: 0,
+    rateLimitRefusals: 0,
+    rateLimitWaits: 0,
+    rateLimitCooldowns: 0,
+    tokensCharged: 0,
     pipelineRuns: { success: 0, failure: 0, aborted: 0 },
   };
   /** The latest circuit transitions, oldest first. */
@@ -87,6 +98,18 @@ export class OrchestratorStats implements OnApplicationShutdown {
           at: new Date(event.at).toISOString(),
         });
         if (this.transitions.length > MAX_TRANSITIONS) this.transitions.shift();
+        break;
+      case 'rate-limit.refused':
+        c.rateLimitRefusals++;
+        break;
+      case 'rate-limit.waiting':
+        c.rateLimitWaits++;
+        break;
+      case 'rate-limit.cooldown':
+        c.rateLimitCooldowns++;
+        break;
+      case 'rate-limit.charged':
+        c.tokensCharged += event.tokens;
         break;
       case 'pipeline.finished':
         c.pipelineRuns[event.outcome]++;

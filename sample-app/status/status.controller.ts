@@ -27,6 +27,18 @@ export interface GatewayStatus {
   dedupe: Array<{ name: string; entries: number }>;
   counters: OrchestratorCounters;
   transitions: CircuitTransitionRecord[];
+  /** The gateway's rate limiters: what is free now, and the configured limits per minute. */
+  rateLimits: Array<{
+    name: string;
+    available: { requests?: number; tokens?: number };
+    limits: GatewayConfig['rateLimit'];
+  }>;
+  /** Answers the secondary model gave, by why the primary failed. */
+  fallbacks: ProviderMetrics['fallbacks'];
+  /** Provider attempts cut short by a timeout, by phase. */
+  timeouts: ProviderMetrics['timeouts'];
+  /** The models `/chat` uses, and the one that stands in for it. */
+  models: { primary: string; secondary: string };
 }
 
 /** The guards and dedupes the gateway's decorators use (by policy name). */
@@ -55,7 +67,10 @@ export class StatusController {
     this.config = config.getOrThrow<GatewayConfig>(GATEWAY_CONFIG);
   }
 
-  /** Circuits, backpressure depths and capacities, dedupe entries and event counters. */
+  /**
+   * Circuits, backpressure depths and capacities, dedupe entries, rate limiters, fallbacks,
+   * timeouts and event counters.
+   */
   @Get('status')
   async status(): Promise<GatewayStatus> {
     const circuits = await Promise.all(
@@ -78,7 +93,14 @@ export class StatusController {
     const dedupe = await Promise.all(
       DEDUPES.map(async (name) => ({ name, entries: await this.orchestrator.dedupe(name).size() })),
     );
-    const { calls, failures, streams } = this.provider;
+    const rateLimits = await Promise.all(
+      this.orchestrator.rateLimits().map(async (name) => ({
+        name,
+        available: await this.orchestrator.rateLimit(name).available(),
+        limits: this.config.rateLimit,
+      })),
+    );
+    const { calls, failures, streams, fallbacks, timeouts } = this.provider;
     return {
       stores: this.stores,
       policy: {
@@ -93,6 +115,10 @@ export class StatusController {
       dedupe,
       counters: this.stats.counters,
       transitions: this.stats.transitions,
+      rateLimits,
+      fallbacks,
+      timeouts,
+      models: { primary: this.config.llm.model, secondary: this.config.llm.secondaryModel },
     };
   }
 }
