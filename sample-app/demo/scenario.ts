@@ -25,7 +25,7 @@ export interface DemoOptions {
   out: Output;
   /** Identical prompts sent at once. @default 20 */
   duplicates?: number;
-  /** Provider latency during the bursts, so that the calls overlap. @default 400 */
+  /** Provider latency during the bursts, so that the calls overlap. @default 600 */
   burstLatencyMs?: number;
   /** Long prompts sent in the token burst (more tokens than the provider allows). @default 20 */
   tokenBurst?: number;
@@ -59,7 +59,7 @@ export interface DemoSummary {
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { out } = options;
   const duplicates = options.duplicates ?? 20;
-  const burstLatencyMs = options.burstLatencyMs ?? 400;
+  const burstLatencyMs = options.burstLatencyMs ?? 600;
   const first = await new DemoClient(options.gatewayUrl, '').status();
   const providerUrl = first.provider.baseURL;
   if (!providerUrl) throw new Error('the gateway reports no provider URL');
@@ -77,6 +77,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const startedAt = new Date().toISOString();
   const phases: PhaseResult[] = [];
 
+  // One call before the phases opens the gateway's connection to the provider, so that the
+  // first burst's requests are not spread out by that set-up and all find the first in flight.
+  await client.chat(`Warming up (${run})`);
   await client.reset();
   const phase = async (name: string, body: (result: PhaseResult) => Promise<void>) => {
     const before = (await client.stats()).received;
@@ -276,7 +279,7 @@ export function formatSummary(s: DemoSummary): string {
     `  retries                  ${s.counters.retries} (${s.counters.retriesExhausted} calls ran out of attempts)`,
     `  circuit opens            ${s.counters.circuitOpens}; ${s.counters.circuitRejections} calls refused fast by an open circuit`,
     `  fallbacks                ${fallbackLine(s.fallbacks)}`,
-    `  timeouts                 ${s.timeouts.call} calls, ${s.timeouts['first-item']} first tokens, ${s.timeouts.idle} stalled streams`,
+    `  timeouts                 ${s.timeouts.call} calls, ${s.timeouts['first-item']} waits for a first token, ${s.timeouts.idle} gaps between tokens`,
     `  rate limit               ${s.rateLimitBurst.refused} refused and ${s.rateLimitBurst.waited} delayed by our limiter; ${s.rateLimitBurst.providerRateLimited} provider 429s`,
     `  tokens per request       ${s.rateLimitBurst.estimate} reserved, ${summarise(s.rateLimitBurst.charged)} charged`,
     '  circuit transitions (UTC)',
