@@ -13,7 +13,15 @@ const target = process.env.GATEWAY_URL?.trim() || `http://127.0.0.1:${port}`;
 let started: Gateway | undefined;
 let gatewayUrl = target;
 if (!(await answers(`${target}/orchestrator/status`))) {
-  started = await createGateway({ env: { LLM_BREAKER_RECOVERY_MS: '2000' } });
+  // Short timeouts, so that the hung and stalled provider phases take a second, not ten.
+  started = await createGateway({
+    env: {
+      LLM_BREAKER_RECOVERY_MS: '2000',
+      LLM_CALL_TIMEOUT_MS: '1500',
+      LLM_FIRST_TOKEN_TIMEOUT_MS: '1000',
+      LLM_IDLE_TIMEOUT_MS: '1000',
+    },
+  });
   gatewayUrl = started.url;
   console.log(`No gateway answers at ${target}; started one in-process at ${gatewayUrl}.`);
 }

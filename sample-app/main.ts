@@ -49,7 +49,7 @@ function parsePort(raw: string | undefined, fallback: number): number {
 function banner({ url, fake, config, stores }: Gateway): string {
   const json = `-H 'content-type: application/json'`;
   const admin = fake ? fake.url.replace(/\/v1$/, '') : undefined;
-  const { backpressure, circuitBreaker, retry, dedupe } = config;
+  const { backpressure, circuitBreaker, retry, dedupe, timeout, rateLimit } = config;
   const lines = [
     '',
     'nestjs-orchestrator sample: an LLM gateway',
@@ -61,6 +61,8 @@ function banner({ url, fake, config, stores }: Gateway): string {
       : `  LLM          ${config.llm.baseURL}`,
     `  stores       ${storesLine(stores, config.redisUrl)}`,
     `  policy llm   capacity ${backpressure.capacity}, dedupe ttl ${dedupe.ttlMs} ms, breaker ${circuitBreaker.threshold} failures / ${circuitBreaker.recoveryWindowMs} ms open, retry ${retry.maxAttempts} attempts`,
+    `  limits       ${rateLimit.requestsPerMinute} requests and ${rateLimit.tokensPerMinute} tokens a minute; timeouts ${timeout.callMs} ms a call, ${timeout.firstTokenMs} ms to a stream's first token, ${timeout.idleMs} ms between tokens`,
+    `  models       ${config.llm.model}, falling back to ${config.llm.secondaryModel}`,
     '',
     'Try:',
     `  curl -s ${url}/chat ${json} -d '{"prompt":"hello"}'`,
@@ -72,6 +74,7 @@ function banner({ url, fake, config, stores }: Gateway): string {
     lines.push(
       `  curl -s ${admin}/admin/config -d '{"outage":true}'    # provider outage (then "outage":false)`,
       `  curl -s ${admin}/admin/config -d '{"latencyMs":2000}' # a slow provider`,
+      `  curl -s ${admin}/admin/config -d '{"hang":true,"faultyModels":["${config.llm.model}"]}' # a hung primary: the secondary answers`,
     );
   }
   lines.push('  npm run demo   # the scripted scenario, in another terminal', '', 'Ctrl-C stops.');

@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../config/gateway.config.js';
 import { ChatRequestPipe } from './chat-request.pipe.js';
 import { ChatService } from './chat.service.js';
 import type { ChatAnswer, ChatRequest } from './chat.types.js';
+import { clientSignal } from './client-signal.js';
 import { ProviderErrorFilter } from './provider-error.filter.js';
 import { sendTokenStream } from './sse.js';
 
@@ -21,19 +22,28 @@ export class ChatController {
     this.defaultModel = config.getOrThrow<GatewayConfig>(GATEWAY_CONFIG).llm.model;
   }
 
-  /** `{ prompt, model? }` → `{ answer, model, id, usage }`; 429/503 with Retry-After when protected. */
+  /**
+   * `{ prompt, model? }` → `{ answer, model, id, usage, fallbackReason? }`; 429/503/504 with
+   * Retry-After when protected. A client that disconnects cancels the provider request.
+   */
   @Post()
   @HttpCode(200)
-  complete(@Body(ChatRequestPipe) body: ChatRequest): Promise<ChatAnswer> {
-    return this.chat.complete(body.prompt, body.model ?? this.defaultModel);
+  complete(
+    @Body(ChatRequestPipe) body: ChatRequest,
+    @Res({ passthrough: true }) res: ServerResponse,
+  ): Promise<ChatAnswer> {
+    return this.chat.complete(body.prompt, body.model ?? this.defaultModel, clientSignal(res));
   }
 
-  /** The same body → `text/event-stream`, one event per token. */
+  /** The same body → `text/event-stream`, one event per token, then `event: done`. */
   @Post('stream')
   async stream(
     @Body(ChatRequestPipe) body: ChatRequest,
     @Res() res: ServerResponse,
   ): Promise<void> {
-    await sendTokenStream(res, this.chat.stream(body.prompt, body.model ?? this.defaultModel));
+    const delivered: string[] = [];
+    const model = body.model ?? this.defaultModel;
+    const tokens = this.chat.stream(body.prompt, model, clientSignal(res), delivered);
+    await sendTokenStream(res, tokens, delivered);
   }
 }

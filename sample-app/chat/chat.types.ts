@@ -4,11 +4,18 @@ export interface ChatRequest {
   model?: string;
 }
 
+import type { TokenUsage } from './token-estimate.js';
+
 /** What `POST /chat` answers. */
 export interface ChatAnswer {
   answer: string;
   model: string;
   /** The provider's completion id: equal ids mean one provider call served several requests. */
   id: string;
-  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  usage?: TokenUsage;
+  /** Set when the secondary model answered: why the primary did not. */
+  fallbackReason?: string;
 }
+
+/** A stream's items: its tokens, then the usage the provider reported. */
+export type StreamItem = string | { usage: TokenUsage };

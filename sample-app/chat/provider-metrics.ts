@@ -1,4 +1,13 @@
 import { Injectable } from '@nestjs/common';
+import {
+  isCircuitOpenError,
+  isStreamInterruptedError,
+  isTimeoutError,
+  type TimeoutPhase,
+} from '../../lib/index.js';
+
+/** Why the secondary model answered instead of the primary. */
+export type FallbackReason = 'circuit-open' | 'timeout' | 'provider-error' | 'stream-interrupted';
 
 /** One request to the provider, as `ProviderMetrics` saw it end. */
 export interface ProviderCallRecord {
@@ -17,6 +26,19 @@ export class ProviderMetrics {
   failures = 0;
   streams = 0;
   private readonly listeners: Array<(record: ProviderCallRecord) => void> = [];
+  /** Answers (or stream continuations) the secondary model gave, by why the primary failed. */
+  readonly fallbacks: Record<FallbackReason, number> = {
+    'circuit-open': 0,
+    timeout: 0,
+    'provider-error': 0,
+    'stream-interrupted': 0,
+  };
+
+  /**
+   * Provider attempts cut short by a `@Timeout`, by phase. Counted here, from the attempt's
+   * signal, because a timeout that is not retried reaches no event of the orchestrator.
+   */
+  readonly timeouts: Record<TimeoutPhase, number> = { call: 0, 'first-item': 0, idle: 0 };
 
   /** Hears every provider request when it ends (the GenAI client metrics use it). */
   onCall(listener: (record: ProviderCallRecord) => void): void {
@@ -39,5 +61,24 @@ export class ProviderMetrics {
 
   private report(record: ProviderCallRecord): void {
     for (const listener of this.listeners) listener(record);
+  }
+
+  /** Counts the attempt's timeout, if that is how it ended (its signal says so). */
+  noteTimeout(signal: AbortSignal | undefined): void {
+    const reason: unknown = signal?.reason;
+    if (signal?.aborted && isTimeoutError(reason)) this.timeouts[reason.phase]++;
+  }
+
+  /** Counts a fallback and says why it happened. */
+  fellBack(error: unknown): FallbackReason {
+    const reason: FallbackReason = isStreamInterruptedError(error)
+      ? 'stream-interrupted'
+      : isCircuitOpenError(error)
+        ? 'circuit-open'
+        : isTimeoutError(error)
+          ? 'timeout'
+          : 'provider-error';
+    this.fallbacks[reason]++;
+    return reason;
   }
 }

@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { StreamItem } from './chat.types.js';
+import type { TokenUsage } from './token-estimate.js';
 
 /**
  * Sends `tokens` as server-sent events: `data: {"index":n,"token":"..."}` per token, then
@@ -6,11 +8,13 @@ import type { ServerResponse } from 'node:http';
  * before it started (shed, open circuit, provider error) still reaches the exception filter
  * and becomes a proper 429/503/5xx. An error after the first token ends the stream with
  * `event: error`. When the client disconnects, the iterator is closed (`return()`), which
- * cancels the provider request and frees the backpressure slot.
+ * cancels the provider request and frees the backpressure slot. Each token sent is pushed to
+ * `delivered` (what a fallback continues from); the usage item goes into `event: done`.
  */
 export async function sendTokenStream(
   res: ServerResponse,
-  tokens: AsyncIterable<string>,
+  tokens: AsyncIterable<StreamItem>,
+  delivered: string[] = [],
 ): Promise<void> {
   const iterator = tokens[Symbol.asyncIterator]();
   let result = await iterator.next();
@@ -30,13 +34,20 @@ export async function sendTokenStream(
   });
 
   let index = 0;
+  let usage: TokenUsage | undefined;
   try {
     for (; !result.done; result = await iterator.next()) {
       if (clientGone) return;
-      res.write(`data: ${JSON.stringify({ index, token: result.value })}\n\n`);
+      const item = result.value;
+      if (typeof item !== 'string') {
+        usage = item.usage;
+        continue;
+      }
+      res.write(`data: ${JSON.stringify({ index, token: item })}\n\n`);
+      delivered.push(item);
       index++;
     }
-    if (!clientGone) res.end(`event: done\ndata: ${JSON.stringify({ tokens: index })}\n\n`);
+    if (!clientGone) res.end(`event: done\ndata: ${JSON.stringify({ tokens: index, usage })}\n\n`);
   } catch (error) {
     if (clientGone) return;
     const message = error instanceof Error ? error.message : String(error);

@@ -1,10 +1,23 @@
-import type { FakeLlmBehaviour, FakeLlmConfig, FakeLlmStats } from '../fake-llm/index.js';
 import type { GatewayStatus } from '../status/status.controller.js';
 import type {
   CircuitTransitionRecord,
   OrchestratorCounters,
 } from '../status/orchestrator-stats.js';
+import { DemoClient } from './client.js';
 import { countdown, ProgressBar, type Output } from './progress.js';
+import {
+  describeStatuses as describe,
+  runPrimaryOutagePhase,
+  runRateLimitPhase,
+  runTimeoutPhases,
+  summarise,
+  type DemoCheck,
+  type PhaseKit,
+  type PhaseResult,
+  type RateLimitBurst,
+} from './resilience-phases.js';
+
+export type { PhaseResult } from './resilience-phases.js';
 
 export interface DemoOptions {
   /** The running gateway, e.g. `http://127.0.0.1:3000`. */
@@ -12,18 +25,10 @@ export interface DemoOptions {
   out: Output;
   /** Identical prompts sent at once. @default 20 */
   duplicates?: number;
-  /** Provider latency during the bursts, so that the calls overlap. @default 400 */
+  /** Provider latency during the bursts, so that the calls overlap. @default 600 */
   burstLatencyMs?: number;
-}
-
-export interface PhaseResult {
-  name: string;
-  sent: number;
-  /** Answers by HTTP status. */
-  statuses: Record<number, number>;
-  /** Requests the fake provider received during the phase. */
-  providerCalls: number;
-  durationMs: number;
+  /** Long prompts sent in the token burst (more tokens than the provider allows). @default 20 */
+  tokenBurst?: number;
 }
 
 export interface DemoSummary {
@@ -39,49 +44,12 @@ export interface DemoSummary {
   capacity: number;
   counters: Omit<OrchestratorCounters, 'pipelineRuns'>;
   transitions: CircuitTransitionRecord[];
+  /** Answers the secondary model gave, by why the primary failed, and timeouts by phase. */
+  fallbacks: GatewayStatus['fallbacks'];
+  timeouts: GatewayStatus['timeouts'];
+  rateLimitBurst: RateLimitBurst;
   /** What the scenario expects to see; all true when every policy did its job. */
-  checks: Array<{ label: string; ok: boolean }>;
-}
-
-/** The demo's requests go to the gateway, its fault injection to the fake provider's admin API. */
-class Client {
-  constructor(
-    readonly gatewayUrl: string,
-    readonly adminUrl: string,
-  ) {}
-
-  async chat(prompt: string): Promise<Response> {
-    const response = await fetch(`${this.gatewayUrl}/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt }),
-    });
-    await response.arrayBuffer(); // drain, so the socket is reused
-    return response;
-  }
-
-  async status(): Promise<GatewayStatus> {
-    return json(await fetch(`${this.gatewayUrl}/orchestrator/status`));
-  }
-
-  async stats(): Promise<FakeLlmStats> {
-    return json(await fetch(`${this.adminUrl}/admin/stats`));
-  }
-
-  async configure(patch: FakeLlmConfig): Promise<FakeLlmBehaviour> {
-    return json(
-      await fetch(`${this.adminUrl}/admin/config`, { method: 'POST', body: JSON.stringify(patch) }),
-    );
-  }
-
-  async reset(): Promise<void> {
-    await json(await fetch(`${this.adminUrl}/admin/reset`, { method: 'POST' }));
-  }
-}
-
-async function json<T>(response: Response): Promise<T> {
-  if (!response.ok) throw new Error(`${response.url} answered ${response.status}`);
-  return (await response.json()) as T;
+  checks: DemoCheck[];
 }
 
 /**
@@ -91,11 +59,11 @@ async function json<T>(response: Response): Promise<T> {
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { out } = options;
   const duplicates = options.duplicates ?? 20;
-  const burstLatencyMs = options.burstLatencyMs ?? 400;
-  const first = await new Client(options.gatewayUrl, '').status();
+  const burstLatencyMs = options.burstLatencyMs ?? 600;
+  const first = await new DemoClient(options.gatewayUrl, '').status();
   const providerUrl = first.provider.baseURL;
   if (!providerUrl) throw new Error('the gateway reports no provider URL');
-  const client = new Client(options.gatewayUrl, providerUrl.replace(/\/v1\/?$/, ''));
+  const client = new DemoClient(options.gatewayUrl, providerUrl.replace(/\/v1\/?$/, ''));
   try {
     await client.stats();
   } catch {
@@ -109,6 +77,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const startedAt = new Date().toISOString();
   const phases: PhaseResult[] = [];
 
+  // One call before the phases opens the gateway's connection to the provider, so that the
+  // first burst's requests are not spread out by that set-up and all find the first in flight.
+  await client.chat(`Warming up (${run})`);
   await client.reset();
   const phase = async (name: string, body: (result: PhaseResult) => Promise<void>) => {
     const before = (await client.stats()).received;
@@ -122,9 +93,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   };
   const send = async (result: PhaseResult, prompt: string) => {
     result.sent++;
-    const response = await client.chat(prompt);
-    result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
-    return response;
+    const reply = await client.chat(prompt);
+    result.statuses[reply.status] = (result.statuses[reply.status] ?? 0) + 1;
+    return reply;
+  };
+  const kit: PhaseKit = {
+    client,
+    out,
+    run,
+    primaryModel: first.models.primary,
+    secondaryModel: first.models.secondary,
+    phase,
+    send,
   };
   const burst = async (result: PhaseResult, prompts: string[]) => {
     const bar = new ProgressBar(out, result.name, prompts.length);
@@ -186,6 +166,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     bar.finish(describe(r.statuses));
   });
 
+  // The primary's failures below are answered by the secondary model (`@Fallback`).
+  const timeoutChecks = await runTimeoutPhases(kit);
+  const tokens = await runRateLimitPhase(kit, options.tokenBurst ?? 20, capacity);
+  const primaryOutage = await runPrimaryOutagePhase(kit, threshold);
+
   const last = await client.status();
   const stats = await client.stats();
   await client.reset();
@@ -200,9 +185,22 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     retriesExhausted: delta('retriesExhausted'),
     circuitOpens: delta('circuitOpens'),
     circuitRejections: delta('circuitRejections'),
+    rateLimitRefusals: delta('rateLimitRefusals'),
+    rateLimitWaits: delta('rateLimitWaits'),
+    rateLimitCooldowns: delta('rateLimitCooldowns'),
+    tokensCharged: delta('tokensCharged'),
   };
   const transitions = last.transitions.filter((t) => t.at >= startedAt);
-  const recovered = phases.at(-1)!.statuses[200] === 1;
+  const recovery = phases.find((p) => p.name === 'recovery')!;
+  const recovered = recovery.statuses[200] === 1;
+  const fallbacks = { ...last.fallbacks };
+  for (const key of Object.keys(fallbacks) as Array<keyof typeof fallbacks>) {
+    fallbacks[key] -= first.fallbacks[key];
+  }
+  const timeouts = { ...last.timeouts };
+  for (const key of Object.keys(timeouts) as Array<keyof typeof timeouts>) {
+    timeouts[key] -= first.timeouts[key];
+  }
   const summary: DemoSummary = {
     gatewayUrl: options.gatewayUrl,
     providerUrl,
@@ -215,6 +213,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     capacity,
     counters,
     transitions,
+    fallbacks,
+    timeouts,
+    rateLimitBurst: tokens.burst,
     checks: [
       { label: 'duplicates made one provider call', ok: dup.providerCalls === 1 },
       { label: 'the overload burst was shed with 429', ok: counters.sheds > 0 },
@@ -227,22 +228,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         ok: phases[2].statuses[200] === 1 && counters.retries > 0,
       },
       {
-        label: 'the outage opened the circuit (503)',
+        label: 'the outage of both models opened both circuits (503)',
         ok: counters.circuitOpens > 0 && counters.circuitRejections > 0,
       },
-      {
-        label: 'the circuit closed after recovery',
-        ok: recovered && last.circuits.some((c) => c.name === 'llm' && c.state === 'closed'),
-      },
+      { label: 'the circuit closed after recovery', ok: recovered },
+      ...timeoutChecks,
+      ...tokens.checks,
+      ...primaryOutage.checks,
     ],
   };
   return summary;
-}
-
-function describe(statuses: Record<number, number>): string {
-  return Object.entries(statuses)
-    .map(([status, count]) => `${count}×${status}`)
-    .join(' ');
 }
 
 /** The readable summary `npm run demo` prints at the end. */
@@ -282,7 +277,11 @@ export function formatSummary(s: DemoSummary): string {
     `  dedupe savings           ${saved} of ${s.duplicateRequests} duplicate requests (${pct}%) answered without a provider call; ${s.counters.dedupeHits} dedupe hits in all`,
     `  sheds (429)              ${s.counters.sheds}; provider calls in flight peaked at ${s.peakInFlight} (capacity ${s.capacity})`,
     `  retries                  ${s.counters.retries} (${s.counters.retriesExhausted} calls ran out of attempts)`,
-    `  circuit opens            ${s.counters.circuitOpens}; ${s.counters.circuitRejections} calls refused fast with 503`,
+    `  circuit opens            ${s.counters.circuitOpens}; ${s.counters.circuitRejections} calls refused fast by an open circuit`,
+    `  fallbacks                ${fallbackLine(s.fallbacks)}`,
+    `  timeouts                 ${s.timeouts.call} calls, ${s.timeouts['first-item']} waits for a first token, ${s.timeouts.idle} gaps between tokens`,
+    `  rate limit               ${s.rateLimitBurst.refused} refused and ${s.rateLimitBurst.waited} delayed by our limiter; ${s.rateLimitBurst.providerRateLimited} provider 429s`,
+    `  tokens per request       ${s.rateLimitBurst.estimate} reserved, ${summarise(s.rateLimitBurst.charged)} charged`,
     '  circuit transitions (UTC)',
     ...(s.transitions.length > 0
       ? s.transitions.map((t) => `    ${t.at.slice(11, 23)}  ${t.circuit}  ${t.from} -> ${t.to}`)
@@ -292,4 +291,9 @@ export function formatSummary(s: DemoSummary): string {
     '',
   ];
   return lines.join('\n');
+}
+
+function fallbackLine(f: GatewayStatus['fallbacks']): string {
+  const total = Object.values(f).reduce((n, v) => n + v, 0);
+  return `${total} answered by the secondary model (${f.timeout} timeouts, ${f['circuit-open']} open circuit, ${f['provider-error']} provider errors, ${f['stream-interrupted']} interrupted streams)`;
 }

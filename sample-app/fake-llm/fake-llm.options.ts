@@ -39,6 +39,14 @@ export interface FakeLlmBehaviour {
    * second model can stand in for a failing one. Empty (default): every model.
    */
   faultyModels: string[];
+  /**
+   * The provider's own limits, enforced like OpenAI's: requests and tokens (prompt + answer)
+   * per minute, each a bucket refilled continuously; past them a 429 with `retry-after`. Every
+   * answer carries `x-ratelimit-limit-*`, `x-ratelimit-remaining-*` and `x-ratelimit-reset-*`.
+   * `undefined`: no limit (and no headers for it).
+   */
+  requestsPerMinute: number | undefined;
+  tokensPerMinute: number | undefined;
 }
 
 export type FakeLlmConfig = Partial<FakeLlmBehaviour>;
@@ -64,6 +72,8 @@ export const DEFAULT_BEHAVIOUR: Readonly<FakeLlmBehaviour> = Object.freeze({
   stallAfterTokens: undefined,
   firstTokenDelayMs: 0,
   faultyModels: [],
+  requestsPerMinute: 120,
+  tokensPerMinute: 80_000,
 });
 
 type NumberKey = {
@@ -81,6 +91,13 @@ const NUMBER_KEYS: readonly NumberKey[] = [
 ];
 const INTEGER_KEYS: readonly NumberKey[] = ['rateLimitNext', 'hangNext'];
 const BOOLEAN_KEYS = ['outage', 'hang'] as const;
+/** Numbers that `null` turns off in a `POST /admin/config` body. */
+const NULLABLE_NUMBER_KEYS: readonly string[] = [
+  'retryAfterMs',
+  'stallAfterTokens',
+  'requestsPerMinute',
+  'tokensPerMinute',
+];
 
 /** Merges a patch over the current behaviour; throws RangeError on invalid values. */
 export function applyConfig(current: FakeLlmBehaviour, patch: FakeLlmConfig): FakeLlmBehaviour {
@@ -112,6 +129,12 @@ function validate(b: FakeLlmBehaviour): void {
   ) {
     throw new RangeError('stallAfterTokens must be a non-negative integer');
   }
+  for (const key of ['requestsPerMinute', 'tokensPerMinute'] as const) {
+    const limit = b[key];
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
+      throw new RangeError(`${key} must be an integer >= 1 (null: no limit)`);
+    }
+  }
   if (
     !Array.isArray(b.faultyModels) ||
     !b.faultyModels.every((m) => typeof m === 'string' && m !== '')
@@ -127,7 +150,7 @@ function validate(b: FakeLlmBehaviour): void {
   }
 }
 
-/** Checks the JSON shape of a `POST /admin/config` body; `retryAfterMs: null` clears it. */
+/** Checks the JSON shape of a `POST /admin/config` body; `null` clears a nullable number. */
 export function parseConfigPatch(raw: unknown): FakeLlmConfig {
   if (!isRecord(raw)) throw new TypeError('config must be a JSON object');
   const patch: FakeLlmConfig = {};
@@ -140,7 +163,7 @@ export function parseConfigPatch(raw: unknown): FakeLlmConfig {
 function parseConfigValue(key: string, value: unknown): unknown {
   if ((NUMBER_KEYS as readonly string[]).includes(key)) return expectType(key, value, 'number');
   if ((BOOLEAN_KEYS as readonly string[]).includes(key)) return expectType(key, value, 'boolean');
-  if (key === 'retryAfterMs' || key === 'stallAfterTokens') {
+  if (NULLABLE_NUMBER_KEYS.includes(key)) {
     return value === null ? undefined : expectType(key, value, 'number');
   }
   if (key === 'faultyModels') return parseModels(value);
@@ -194,6 +217,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * - FAKE_LLM_STALL_AFTER_TOKENS   streams stop sending after N tokens and never close
  * - FAKE_LLM_FIRST_TOKEN_DELAY_MS delay before a stream's first token
  * - FAKE_LLM_FAULTY_MODELS        comma-separated models the faults apply to (default: all)
+ * - FAKE_LLM_RPM                  requests per minute the provider allows (default 120)
+ * - FAKE_LLM_TPM                  tokens per minute the provider allows (default 80000)
  *
  * Throws on malformed values so a typo fails fast instead of silently using defaults.
  */
@@ -216,6 +241,8 @@ export function fakeLlmOptionsFromEnv(
     stallAfterTokens: num('FAKE_LLM_STALL_AFTER_TOKENS'),
     firstTokenDelayMs: num('FAKE_LLM_FIRST_TOKEN_DELAY_MS'),
     faultyModels: envList(env, 'FAKE_LLM_FAULTY_MODELS'),
+    requestsPerMinute: num('FAKE_LLM_RPM'),
+    tokensPerMinute: num('FAKE_LLM_TPM'),
   };
   const failCount = num('FAKE_LLM_FAIL_NEXT');
   const failStatus = num('FAKE_LLM_FAIL_STATUS');

@@ -11,13 +11,13 @@ import {
 } from './fake-llm.options.js';
 import { cloneStats, emptyStats, type FakeLlmStats } from './fake-llm.stats.js';
 import { pause, readBody, sendJson } from './http-utils.js';
+import { ProviderRateLimits } from './rate-limits.js';
 import {
   chunkBody,
   completionBody,
   errorBody,
-  fakeAnswer,
+  answerText,
   InvalidRequestError,
-  lastUserPrompt,
   parseChatRequest,
   tokenize,
   usageChunkBody,
@@ -46,6 +46,7 @@ interface Context {
   readonly initial: FakeLlmBehaviour;
   readonly random: () => number;
   readonly closing: AbortController;
+  readonly limits: ProviderRateLimits;
   nextId: number;
 }
 
@@ -59,8 +60,10 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     initial,
     random: options.random ?? Math.random,
     closing: new AbortController(),
+    limits: new ProviderRateLimits(),
     nextId: 1,
   };
+  ctx.limits.configure(initial.requestsPerMinute, initial.tokensPerMinute);
   const server = createServer((req, res) => {
     route(req, res, ctx).catch((err: unknown) => failUnexpectedly(res, err));
   });
@@ -91,12 +94,15 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
 
 function configure(ctx: Context, patch: FakeLlmConfig): FakeLlmBehaviour {
   ctx.behaviour = applyConfig(ctx.behaviour, patch);
+  ctx.limits.configure(ctx.behaviour.requestsPerMinute, ctx.behaviour.tokensPerMinute);
   return structuredClone(ctx.behaviour);
 }
 
 function reset(ctx: Context): void {
   ctx.behaviour = structuredClone(ctx.initial);
   ctx.stats = emptyStats(ctx.stats.inFlight);
+  ctx.limits.configure(ctx.initial.requestsPerMinute, ctx.initial.tokensPerMinute);
+  ctx.limits.reset();
 }
 
 async function route(req: IncomingMessage, res: ServerResponse, ctx: Context): Promise<void> {
@@ -150,8 +156,19 @@ async function handleChat(req: IncomingMessage, res: ServerResponse, ctx: Contex
   }
   const request = parseOrReject(body, res, ctx);
   if (!request) return;
-  if (request.stream) return streamCompletion(res, request, ctx, signal, faulty);
-  sendCompletion(res, request, ctx);
+  const answer = answerFor(request, ctx);
+  const verdict = ctx.limits.admit(answer.usage.total_tokens);
+  if (!verdict.allowed) {
+    ctx.stats.rateLimited++;
+    const message = 'Rate limit reached for requests or tokens per minute (fake). Please retry.';
+    return sendJson(res, 429, errorBody(message, 'requests', 'rate_limit_exceeded'), {
+      ...verdict.headers,
+    });
+  }
+  if (request.stream) {
+    return streamCompletion(res, request, answer, verdict.headers, ctx, signal, faulty);
+  }
+  sendCompletion(res, request, answer, verdict.headers, ctx);
 }
 
 /** True when the injected faults apply to this request (`faultyModels` empty or naming its model). */
@@ -180,7 +197,9 @@ function trackRequest(res: ServerResponse, ctx: Context): AbortSignal {
   res.once('close', () => {
     // reset() may have swapped the stats object; keep the live one accurate.
     ctx.stats.inFlight--;
-    if (!res.writableFinished) disconnected.abort();
+    if (res.writableFinished) return;
+    if (!ctx.closing.signal.aborted) ctx.stats.clientAborts++;
+    disconnected.abort();
   });
   return AbortSignal.any([disconnected.signal, ctx.closing.signal]);
 }
@@ -196,31 +215,43 @@ function parseOrReject(body: string, res: ServerResponse, ctx: Context): ChatReq
   }
 }
 
+type Answer = ReturnType<typeof answerFor>;
+
 function answerFor(request: ChatRequest, ctx: Context) {
-  const content = fakeAnswer(lastUserPrompt(request.messages));
+  const content = answerText(request.messages);
   const tokens = tokenize(content);
   const id = `chatcmpl-fake-${ctx.nextId++}`;
   return { id, content, tokens, usage: usageFor(request.messages, tokens) };
 }
 
-function sendCompletion(res: ServerResponse, request: ChatRequest, ctx: Context): void {
-  const { id, content, usage } = answerFor(request, ctx);
-  sendJson(res, 200, completionBody(id, request.model, content, usage), { 'x-request-id': id });
+function sendCompletion(
+  res: ServerResponse,
+  request: ChatRequest,
+  { id, content, usage }: Answer,
+  headers: Record<string, string>,
+  ctx: Context,
+): void {
+  sendJson(res, 200, completionBody(id, request.model, content, usage), {
+    ...headers,
+    'x-request-id': id,
+  });
   ctx.stats.served++;
 }
 
 async function streamCompletion(
   res: ServerResponse,
   request: ChatRequest,
+  { id, tokens, usage }: Answer,
+  headers: Record<string, string>,
   ctx: Context,
   signal: AbortSignal,
   faulty: boolean,
 ): Promise<void> {
-  const { id, tokens, usage } = answerFor(request, ctx);
   const { stallAfterTokens, firstTokenDelayMs, tokenDelayMs } = ctx.behaviour;
   const stallAt = faulty ? stallAfterTokens : undefined;
   ctx.stats.streams.started++;
   res.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',

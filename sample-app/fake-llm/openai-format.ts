@@ -68,6 +68,20 @@ export function lastUserPrompt(messages: ChatMessage[]): string {
   return last ? contentText(last.content) : '';
 }
 
+/**
+ * The fake's answer to a conversation: `fakeAnswer` of the last user message. When the
+ * conversation ends with an assistant message that begins that answer (a partial answer to
+ * continue, as a fallback model is asked to), only the rest is answered, so that the partial
+ * answer and the continuation join into the whole answer.
+ */
+export function answerText(messages: ChatMessage[]): string {
+  const full = fakeAnswer(lastUserPrompt(messages));
+  const last = messages.at(-1);
+  if (last?.role !== 'assistant') return full;
+  const partial = contentText(last.content);
+  return partial !== '' && full.startsWith(partial) ? full.slice(partial.length) : full;
+}
+
 /** Content is either a string or an array of parts like `{ type: 'text', text }`. */
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;

@@ -139,8 +139,9 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
   function renderLimits(limits) {
     replace('limits', limits.map(function (l) {
       var parts = [];
-      if (l.requests !== undefined) parts.push(l.requests + ' requests');
-      if (l.tokens !== undefined) parts.push(l.tokens + ' tokens');
+      var free = l.available || {};
+      if (free.requests !== undefined) parts.push(free.requests + ' requests');
+      if (free.tokens !== undefined) parts.push(free.tokens + ' tokens');
       var row = el('div', { class: 'row', 'data-limiter': l.name });
       row.append(el('span', {}, l.name), el('span', {}, parts.join(', ')));
       return row;

@@ -18,6 +18,13 @@ export interface OrchestratorCounters {
   circuitOpens: number;
   /** Calls a circuit refused (503). */
   circuitRejections: number;
+  /** Calls the gateway's rate limiter refused (429), and calls it made wait for capacity. */
+  rateLimitRefusals: number;
+  rateLimitWaits: number;
+  /** Pauses of a limiter after a provider 429 with a reset hint. */
+  rateLimitCooldowns: number;
+  /** Tokens charged to the limiters (the usage the provider reported, else the estimate). */
+  tokensCharged: number;
   /** Pipeline runs finished, by outcome. */
   pipelineRuns: { success: number; failure: number; aborted: number };
 }
@@ -50,6 +57,10 @@ export class OrchestratorStats implements OnApplicationShutdown {
     retriesExhausted: 0,
     circuitOpens: 0,
     circuitRejections: 0,
+    rateLimitRefusals: 0,
+    rateLimitWaits: 0,
+    rateLimitCooldowns: 0,
+    tokensCharged: 0,
     pipelineRuns: { success: 0, failure: 0, aborted: 0 },
   };
   readonly calls: CallCounts = { success: 0, failure: 0, rejected: 0 };
@@ -98,6 +109,18 @@ export class OrchestratorStats implements OnApplicationShutdown {
         break;
       case 'call.finished':
         this.calls[event.outcome]++;
+        break;
+      case 'rate-limit.refused':
+        c.rateLimitRefusals++;
+        break;
+      case 'rate-limit.waiting':
+        c.rateLimitWaits++;
+        break;
+      case 'rate-limit.cooldown':
+        c.rateLimitCooldowns++;
+        break;
+      case 'rate-limit.charged':
+        c.tokensCharged += event.tokens;
         break;
       case 'pipeline.finished':
         c.pipelineRuns[event.outcome]++;

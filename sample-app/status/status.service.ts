@@ -26,8 +26,18 @@ export interface GatewayStatus {
   circuits: Array<{ name: string; state: CircuitState; failures: number }>;
   backpressure: Array<{ name: string; depth: number; capacity: number; softDepthRatio: number }>;
   dedupe: Array<{ name: string; entries: number }>;
-  /** Each rate limiter's free capacity (none in the default gateway). */
-  rateLimits: Array<{ name: string; requests?: number; tokens?: number }>;
+  /** The gateway's rate limiters: what is free now, and the configured limits per minute. */
+  rateLimits: Array<{
+    name: string;
+    available: { requests?: number; tokens?: number };
+    limits: GatewayConfig['rateLimit'];
+  }>;
+  /** Answers the secondary model gave, by why the primary failed. */
+  fallbacks: ProviderMetrics['fallbacks'];
+  /** Provider attempts cut short by a timeout, by phase. */
+  timeouts: ProviderMetrics['timeouts'];
+  /** The models `/chat` uses, and the one that stands in for it. */
+  models: { primary: string; secondary: string };
   counters: OrchestratorCounters;
   /** Calls of the protected methods, by outcome (from `call.finished`). */
   calls: CallCounts;
@@ -68,7 +78,7 @@ export class StatusService {
       this.dedupes(),
       this.rateLimits(),
     ]);
-    const { calls, failures, streams } = this.provider;
+    const { calls, failures, streams, fallbacks, timeouts } = this.provider;
     return {
       stores: this.stores,
       policy: {
@@ -85,6 +95,9 @@ export class StatusService {
       counters: this.stats.counters,
       calls: this.stats.calls,
       transitions: this.stats.transitions,
+      fallbacks,
+      timeouts,
+      models: { primary: this.config.llm.model, secondary: this.config.llm.secondaryModel },
     };
   }
 
@@ -121,7 +134,8 @@ export class StatusService {
     return Promise.all(
       this.orchestrator.rateLimits().map(async (name) => ({
         name,
-        ...(await this.orchestrator.rateLimit(name).available()),
+        available: await this.orchestrator.rateLimit(name).available(),
+        limits: this.config.rateLimit,
       })),
     );
   }

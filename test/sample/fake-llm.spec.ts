@@ -8,6 +8,8 @@ import {
   type FakeLlm,
   type FakeLlmStats,
 } from '../../sample-app/fake-llm/index.js';
+import { formatDuration } from '../../sample-app/fake-llm/rate-limits.js';
+import { parseResetDuration } from '../../lib/index.js';
 
 const MODEL = 'gpt-fake';
 const PROMPT = 'tell me a short story';
@@ -411,6 +413,141 @@ describe('fake LLM timeout faults', () => {
   });
 });
 
+describe('fake LLM rate limits (requests and tokens per minute, like OpenAI)', () => {
+  let fake: FakeLlm;
+
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  const limitHeaders = (res: Response, kind: 'requests' | 'tokens') => ({
+    limit: res.headers.get(`x-ratelimit-limit-${kind}`),
+    remaining: res.headers.get(`x-ratelimit-remaining-${kind}`),
+    resetMs: parseResetDuration(res.headers.get(`x-ratelimit-reset-${kind}`) ?? undefined),
+  });
+
+  it('counts requests down in x-ratelimit-* headers, then answers 429 with retry-after', async () => {
+    fake = await startFakeLlm({ requestsPerMinute: 3, tokensPerMinute: undefined });
+    const remaining: Array<string | null> = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await chat(fake, chatBody());
+      expect(res.status).toBe(200);
+      const headers = limitHeaders(res, 'requests');
+      expect(headers.limit).toBe('3');
+      // Refilled continuously: a full bucket of 3 per minute is at most a minute away.
+      expect(headers.resetMs).toBeGreaterThan(0);
+      expect(headers.resetMs).toBeLessThanOrEqual(60_000);
+      remaining.push(headers.remaining);
+      expect(res.headers.get('x-ratelimit-limit-tokens')).toBeNull();
+    }
+    expect(remaining).toEqual(['2', '1', '0']);
+    const refused = await chat(fake, chatBody());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(refused.headers.get('retry-after-ms'))).toBeGreaterThan(0);
+    expect(limitHeaders(refused, 'requests').remaining).toBe('0');
+    expect(await refused.json()).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    expect(fake.stats()).toMatchObject({ received: 4, served: 3, rateLimited: 1 });
+    // The openai SDK reads the same answer as a RateLimitError.
+    const client = new OpenAI({ baseURL: fake.url, apiKey: 'sk-test', maxRetries: 0 });
+    const error = await client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RateLimitError);
+    fake.reset();
+    expect((await chat(fake, chatBody())).status).toBe(200);
+  });
+
+  it('charges prompt + answer tokens, refills them continuously, and refuses what does not fit', async () => {
+    // 600 tokens a minute: 10 come back every second.
+    fake = await startFakeLlm({ requestsPerMinute: undefined, tokensPerMinute: 600 });
+    const big = Array.from({ length: 298 }, () => 'w').join(' ');
+    const first = await chat(fake, chatBody(big));
+    const usage = ((await first.json()) as { usage: { total_tokens: number } }).usage;
+    expect(usage.total_tokens).toBe(298 + 299);
+    expect(limitHeaders(first, 'tokens')).toMatchObject({ limit: '600', remaining: '3' });
+    expect((await chat(fake, chatBody('hi'))).status).toBe(200); // 1 + 2 tokens: 0 left
+    const refused = await chat(fake, chatBody('hi'));
+    expect(refused.status).toBe(429);
+    const waitMs = Number(refused.headers.get('retry-after-ms'));
+    expect(waitMs).toBeGreaterThan(0);
+    expect(waitMs).toBeLessThanOrEqual(300);
+    await new Promise((resolve) => setTimeout(resolve, waitMs + 50));
+    expect((await chat(fake, chatBody('hi'))).status).toBe(200);
+    expect(fake.stats()).toMatchObject({ served: 3, rateLimited: 1 });
+  });
+
+  it('charges a stream too, and reports its usage in the final chunk', async () => {
+    fake = await startFakeLlm({ tokensPerMinute: 20 });
+    const body = { ...chatBody(PROMPT, true), stream_options: { include_usage: true } };
+    const res = await chat(fake, body);
+    expect(limitHeaders(res, 'tokens').remaining).toBe(String(20 - 11));
+    const events = parseSse(await res.text());
+    expect(JSON.parse(events.at(-2)!).usage.total_tokens).toBe(11); // 5 words + Echo: and 5
+    expect((await chat(fake, body)).status).toBe(429); // 11 more do not fit in 9
+  });
+
+  it('validates the limits, and null turns one off', async () => {
+    fake = await startFakeLlm();
+    expect(fake.config()).toMatchObject({ requestsPerMinute: 120, tokensPerMinute: 80_000 });
+    expect((await admin(fake, 'config', { requestsPerMinute: 0 })).status).toBe(400);
+    expect((await admin(fake, 'config', { tokensPerMinute: 1.5 })).status).toBe(400);
+    expect((await admin(fake, 'config', { requestsPerMinute: null })).status).toBe(200);
+    const res = await chat(fake, chatBody());
+    expect(res.headers.get('x-ratelimit-limit-requests')).toBeNull();
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('80000');
+  });
+
+  it("formats reset durations as OpenAI does, readable by the library's parser", () => {
+    const cases: Array<[number, string]> = [
+      [0, '0s'],
+      [250, '250ms'],
+      [1_000, '1s'],
+      [1_500, '1.5s'],
+      [360_000, '6m0s'],
+      [3_723_000, '1h2m3s'],
+    ];
+    for (const [ms, text] of cases) {
+      expect(formatDuration(ms)).toBe(text);
+      expect(parseResetDuration(text)).toBe(ms);
+    }
+  });
+});
+
+describe('fake LLM conversations', () => {
+  let fake: FakeLlm;
+
+  beforeAll(async () => {
+    fake = await startFakeLlm();
+  });
+
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it('continues a partial answer given as a trailing assistant message', async () => {
+    const messages = [
+      { role: 'user', content: PROMPT },
+      { role: 'assistant', content: 'Echo: tell me' },
+    ];
+    const res = await chat(fake, { model: MODEL, messages });
+    const body = (await res.json()) as { choices: Array<{ message: { content: string } }> };
+    expect(body.choices[0].message.content).toBe(' a short story');
+    expect(`Echo: tell me${body.choices[0].message.content}`).toBe(fakeAnswer(PROMPT));
+  });
+
+  it('counts a client that leaves a hung request', async () => {
+    fake.configure({ hang: true });
+    const client = new AbortController();
+    const pending = chat(fake, chatBody(), { signal: client.signal });
+    await waitFor(() => fake.stats().inFlight === 1);
+    client.abort();
+    await expect(pending).rejects.toThrow();
+    await waitFor(() => fake.stats().clientAborts === 1);
+    expect(fake.stats().inFlight).toBe(0);
+  });
+});
+
 describe('fakeLlmOptionsFromEnv', () => {
   it('reads the documented variables and ignores unset ones', () => {
     const options = fakeLlmOptionsFromEnv({
@@ -425,6 +562,8 @@ describe('fakeLlmOptionsFromEnv', () => {
       FAKE_LLM_STALL_AFTER_TOKENS: '3',
       FAKE_LLM_FIRST_TOKEN_DELAY_MS: '500',
       FAKE_LLM_FAULTY_MODELS: 'gpt-primary, gpt-mini',
+      FAKE_LLM_RPM: '60',
+      FAKE_LLM_TPM: '9000',
     });
     expect(options).toEqual({
       port: 8089,
@@ -437,6 +576,8 @@ describe('fakeLlmOptionsFromEnv', () => {
       stallAfterTokens: 3,
       firstTokenDelayMs: 500,
       faultyModels: ['gpt-primary', 'gpt-mini'],
+      requestsPerMinute: 60,
+      tokensPerMinute: 9000,
     });
   });
 

@@ -72,7 +72,7 @@ describe('a fleet of two gateways on Redis (REDIS_URL)', () => {
     // none. (Duplicates that arrive while the first call still waits on Redis for its slot
     // would each try to take a slot of their own.)
     const first = [post(a, prompt), post(b, prompt)];
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const responses = await Promise.all([...first, post(a, prompt), post(b, prompt)]);
     const ids = await Promise.all(
       responses.map(async (r) => ((await r.json()) as { id: string }).id),
@@ -94,12 +94,17 @@ describe('a fleet of two gateways on Redis (REDIS_URL)', () => {
 
   it('opens the circuit for both gateways when one of them sees the outage', async () => {
     fake().configure({ outage: true });
+    // The outage hits both models: the primary's call and the secondary's fallback fail, and
+    // both circuits open for the fleet.
     expect((await post(a, 'outage seen by a')).status).toBe(502);
     const refused = await post(b, 'refused by b');
     expect(refused.status).toBe(503);
-    expect(fake().stats().received).toBe(1);
-    expect((await status(b)).circuits).toContainEqual(
-      expect.objectContaining({ name: 'llm', state: 'open' }),
+    expect(fake().stats().received).toBe(2);
+    expect((await status(b)).circuits).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'llm', state: 'open' }),
+        expect.objectContaining({ name: 'llm-secondary', state: 'open' }),
+      ]),
     );
 
     fake().configure({ outage: false });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
-import { isInvalidOptionsError } from '../../lib/index.js';
+import { isInvalidOptionsError, Orchestrator } from '../../lib/index.js';
 import { fakeAnswer, tokenize } from '../../sample-app/fake-llm/index.js';
 import { createGateway, type Gateway, type GatewayStatus } from '../../sample-app/index.js';
 
@@ -12,7 +12,9 @@ import { createGateway, type Gateway, type GatewayStatus } from '../../sample-ap
  */
 
 const CAPACITY = 3;
-const RECOVERY_MS = 300;
+const RECOVERY_MS = 1_000;
+const PRIMARY = 'gpt-primary';
+const SECONDARY = 'gpt-secondary';
 
 /** Short windows, so that the outage and retry scenarios run in well under a second each. */
 const ENV = {
@@ -25,6 +27,9 @@ const ENV = {
   LLM_RETRY_MAX_DELAY_MS: '2000',
   LLM_DEDUPE_TTL_MS: '0',
   LLM_TIMEOUT_MS: '5000',
+  LLM_CALL_TIMEOUT_MS: '400',
+  LLM_FIRST_TOKEN_TIMEOUT_MS: '300',
+  LLM_IDLE_TIMEOUT_MS: '300',
 };
 
 let gateway: Gateway;
@@ -101,7 +106,14 @@ beforeAll(async () => {
 
 afterAll(() => gateway?.close());
 
-beforeEach(() => fake().reset());
+beforeEach(async () => {
+  fake().reset();
+  // A test that opened a circuit must not leave it open for the next one.
+  const orchestrator = gateway.app.get(Orchestrator);
+  for (const name of orchestrator.circuits()) await orchestrator.circuit(name).close();
+  // Nor spend the gateway's requests per minute for the next one (the fake's refill on reset).
+  for (const name of orchestrator.rateLimits()) await orchestrator.rateLimit(name).reset();
+});
 
 describe('the sample gateway over HTTP', () => {
   it('answers POST /chat through the openai SDK and the fake provider', async () => {
@@ -109,8 +121,9 @@ describe('the sample gateway over HTTP', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({
       answer: fakeAnswer('hello there'),
-      model: 'gpt-fake',
+      model: PRIMARY,
       id: expect.stringMatching(/^chatcmpl-fake-/),
+      usage: { total_tokens: 2 + 3 },
     });
     expect(fake().stats().served).toBe(1);
   });
@@ -170,23 +183,29 @@ describe('the sample gateway over HTTP', () => {
     expect((await status()).circuits).toContainEqual({ name: 'llm', state: 'closed', failures: 0 });
   });
 
-  it('opens the circuit on an outage (503 with Retry-After) and closes it after recovery', async () => {
+  it('opens both circuits on an outage of both models (503 with Retry-After), closes after recovery', async () => {
     fake().configure({ outage: true });
-    // Threshold 2: two calls fail after their retries (3 attempts each), then the circuit opens.
+    // Threshold 2: two calls fail after their retries (3 attempts on each model), then both
+    // circuits open.
     for (const prompt of ['outage 1', 'outage 2']) {
       const failed = await post('/chat', { prompt });
       expect(failed.status).toBe(502);
     }
-    expect(fake().stats().received).toBe(6);
+    expect(fake().stats().received).toBe(12);
     expect((await status()).circuits).toContainEqual({ name: 'llm', state: 'open', failures: 2 });
+    expect((await status()).circuits).toContainEqual({
+      name: 'llm-secondary',
+      state: 'open',
+      failures: 2,
+    });
 
     const rejected = await post('/chat', { prompt: 'outage 3' });
     expect(rejected.status).toBe(503);
-    expect(rejected.headers.get('retry-after')).toBe('1'); // ceil(300 ms) in seconds
+    expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await rejected.json()).toMatchObject({ statusCode: 503, error: 'CircuitOpenError' });
     const streamRejected = await post('/chat/stream', { prompt: 'outage 4' });
     expect(streamRejected.status).toBe(503);
-    expect(fake().stats().received).toBe(6); // fail fast: the provider is not called
+    expect(fake().stats().received).toBe(12); // fail fast: the provider is not called
 
     fake().configure({ outage: false });
     await new Promise((resolve) => setTimeout(resolve, RECOVERY_MS + 50));
@@ -194,7 +213,8 @@ describe('the sample gateway over HTTP', () => {
     expect(recovered.status).toBe(200);
     const after = await status();
     expect(after.circuits).toContainEqual({ name: 'llm', state: 'closed', failures: 0 });
-    const moves = after.transitions.slice(-3).map((t) => `${t.from}->${t.to}`);
+    const primary = after.transitions.filter((t) => t.circuit === 'llm');
+    const moves = primary.slice(-3).map((t) => `${t.from}->${t.to}`);
     expect(moves).toEqual(['closed->open', 'open->half-open', 'half-open->closed']);
     expect(after.counters.circuitRejections).toBeGreaterThanOrEqual(2);
   });
@@ -227,7 +247,18 @@ describe('the sample gateway over HTTP', () => {
     const tokens = events.filter((e) => e.event === 'message').map((e) => e.data);
     expect(tokens.map((t) => t.index)).toEqual(tokens.map((_, i) => i));
     expect(tokens.map((t) => t.token)).toEqual(tokenize(fakeAnswer(prompt)));
-    expect(events.at(-1)).toEqual({ event: 'done', data: { tokens: tokens.length } });
+    const promptTokens = prompt.split(' ').length;
+    expect(events.at(-1)).toEqual({
+      event: 'done',
+      data: {
+        tokens: tokens.length,
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: tokens.length,
+          total_tokens: promptTokens + tokens.length,
+        },
+      },
+    });
   });
 
   it('shares one provider stream between identical concurrent streams', async () => {
@@ -300,22 +331,171 @@ describe('the sample gateway over HTTP', () => {
         'dedupeExecutions',
         'dedupeHits',
         'pipelineRuns',
+        'rateLimitCooldowns',
+        'rateLimitRefusals',
+        'rateLimitWaits',
         'retries',
         'retriesExhausted',
         'sheds',
+        'tokensCharged',
       ].sort(),
     );
+    expect(body.models).toEqual({ primary: PRIMARY, secondary: SECONDARY });
+    expect(body.rateLimits).toEqual([
+      {
+        name: 'llm',
+        available: { requests: expect.any(Number), tokens: expect.any(Number) },
+        limits: { requestsPerMinute: 100, tokensPerMinute: 60_000, maxWaitMs: 2_000 },
+      },
+    ]);
+    expect(Object.keys(body.fallbacks).sort()).toEqual(
+      ['circuit-open', 'provider-error', 'stream-interrupted', 'timeout'].sort(),
+    );
+    expect(Object.keys(body.timeouts).sort()).toEqual(['call', 'first-item', 'idle']);
+  });
+});
+
+describe('timeouts and fallback to the secondary model', () => {
+  it('answers a hung primary with the secondary model after the call timeout', async () => {
+    fake().configure({ hang: true, faultyModels: [PRIMARY] });
+    const before = await status();
+    const response = await post('/chat', { prompt: 'are you there?' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      answer: fakeAnswer('are you there?'),
+      model: SECONDARY,
+      fallbackReason: 'timeout',
+    });
+    const after = await status();
+    expect(after.timeouts.call - before.timeouts.call).toBe(1);
+    expect(after.fallbacks.timeout - before.fallbacks.timeout).toBe(1);
+    // The timed-out request was aborted: the provider saw its client leave.
+    await waitFor(() => fake().stats().clientAborts === 1 && fake().stats().inFlight === 0);
+    expect(fake().stats()).toMatchObject({ received: 2, served: 1 });
+  });
+
+  it('aborts the provider request when the HTTP client of a hung /chat disconnects', async () => {
+    fake().configure({ hang: true });
+    const before = await status();
+    const client = new AbortController();
+    const pending = post('/chat', { prompt: 'I will not wait' }, { signal: client.signal });
+    await waitFor(() => fake().stats().inFlight === 1);
+    client.abort();
+    await expect(pending).rejects.toThrow();
+    await waitFor(() => fake().stats().clientAborts === 1);
+    expect(fake().stats()).toMatchObject({ received: 1, inFlight: 0 });
+    const after = await status();
+    // Cancelled by the client, not by the timeout, and nobody left to answer: no fallback.
+    expect(after.timeouts.call).toBe(before.timeouts.call);
+    expect(after.fallbacks).toEqual(before.fallbacks);
+    expect(after.backpressure[0].depth).toBe(0);
+  });
+
+  it('answers from the secondary model (200, not 503) while the primary is down', async () => {
+    fake().configure({ outage: true, faultyModels: [PRIMARY] });
+    for (const prompt of ['primary down 1', 'primary down 2', 'primary down 3']) {
+      const response = await post('/chat', { prompt });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ answer: fakeAnswer(prompt), model: SECONDARY });
+    }
+    const after = await status();
+    expect(after.circuits).toContainEqual({ name: 'llm', state: 'open', failures: 2 });
+    expect(after.circuits).toContainEqual({ name: 'llm-secondary', state: 'closed', failures: 0 });
+    // Two calls spent 3 attempts on the primary; the third found its circuit open.
+    expect(fake().stats()).toMatchObject({ received: 3 + 1 + 3 + 1 + 1, served: 3 });
+    expect(fake().stats().failures.outage).toBe(6);
+  });
+
+  it('continues a stream that stalls after 3 tokens on the secondary model: one whole stream', async () => {
+    fake().configure({ stallAfterTokens: 3, faultyModels: [PRIMARY] });
+    const before = await status();
+    const prompt = 'tell me about the seven wonders of the ancient world';
+    const response = await post('/chat/stream', { prompt });
+    expect(response.status).toBe(200);
+    const events = await readEvents(response);
+    const tokens = events.filter((e) => e.event === 'message').map((e) => e.data);
+    expect(tokens.map((t) => t.token)).toEqual(tokenize(fakeAnswer(prompt)));
+    expect(tokens.map((t) => t.index)).toEqual(tokens.map((_, i) => i));
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { tokens: tokens.length } });
+    const after = await status();
+    expect(after.timeouts.idle - before.timeouts.idle).toBe(1);
+    expect(after.fallbacks['stream-interrupted'] - before.fallbacks['stream-interrupted']).toBe(1);
+    expect(fake().stats().streams).toMatchObject({ started: 2, completed: 1, stalled: 1 });
+  });
+
+  it('falls back when the first token is too slow (first-item timeout)', async () => {
+    fake().configure({ firstTokenDelayMs: 5_000, faultyModels: [PRIMARY] });
+    const before = await status();
+    const prompt = 'a slow start';
+    const events = await readEvents(await post('/chat/stream', { prompt }));
+    const tokens = events.filter((e) => e.event === 'message').map((e) => e.data.token);
+    expect(tokens).toEqual(tokenize(fakeAnswer(prompt)));
+    const after = await status();
+    expect(after.timeouts['first-item'] - before.timeouts['first-item']).toBe(1);
+    expect(after.fallbacks.timeout - before.fallbacks.timeout).toBe(1);
+    await waitFor(() => fake().stats().inFlight === 0);
+    expect(fake().stats().streams).toMatchObject({ started: 2, completed: 1, aborted: 1 });
+  });
+});
+
+describe("the gateway's own rate limits, below the provider's", () => {
+  let limited: Gateway;
+
+  beforeAll(async () => {
+    limited = await createGateway({
+      env: { ...ENV, LLM_RPM: '3', LLM_TPM: '100', LLM_RATE_LIMIT_MAX_WAIT_MS: '0' },
+      fake: { requestsPerMinute: 4, tokensPerMinute: 120 },
+    });
+  });
+
+  afterAll(() => limited?.close());
+
+  async function limitedStatus(): Promise<GatewayStatus> {
+    return (await (await fetch(`${limited.url}/orchestrator/status`)).json()) as GatewayStatus;
+  }
+
+  function limitedPost(prompt: string): Promise<Response> {
+    return fetch(`${limited.url}/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt }),
+    });
+  }
+
+  it('refuses with 429 (RateLimitedError) before the provider would, charging the usage', async () => {
+    // 20 words: the estimate reserves 2 × 20 + 16 = 56 tokens; the answer uses 20 + 21 = 41.
+    const prompt = Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ');
+    const statuses: number[] = [];
+    const charged: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await limitedPost(`${prompt} ${'x'.repeat(i)}`.trim());
+      statuses.push(response.status);
+      const body = (await response.json()) as { usage?: { total_tokens: number } };
+      if (response.status === 200) charged.push(body.usage!.total_tokens);
+      else expect(body).toMatchObject({ error: 'RateLimitedError' });
+    }
+    // 100 tokens: two calls fit (41 + 41 charged), the third's 56-token estimate does not.
+    expect(statuses).toEqual([200, 200, 429]);
+    const after = await limitedStatus();
+    expect(after.counters.tokensCharged).toBe(charged.reduce((a, b) => a + b, 0));
+    expect(after.counters.rateLimitRefusals).toBe(1);
+    expect(after.rateLimits[0].available.requests).toBe(1);
+    // The provider never had to refuse: our limiter stopped the call first.
+    expect(limited.fake!.stats()).toMatchObject({ received: 2, rateLimited: 0 });
   });
 });
 
 describe('a provider stream that breaks after its first tokens', () => {
   let provider: Server;
   let broken: Gateway;
+  const requests: Array<{ model: string; messages: unknown[] }> = [];
 
   beforeAll(async () => {
     // Streams two chunks, then drops the connection: no fault of the fake provider does that.
     provider = createHttpServer((req, res) => {
-      req.resume();
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => requests.push(JSON.parse(body)));
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       for (const content of ['Echo:', ' half']) {
         const chunk = { id: 'c1', object: 'chat.completion.chunk', created: 0, model: 'm' };
@@ -337,7 +517,7 @@ describe('a provider stream that breaks after its first tokens', () => {
     await new Promise((done) => provider.close(done));
   });
 
-  it('sends the tokens it got, then event: error, and counts a breaker failure', async () => {
+  it('continues on the secondary model from the tokens sent; when that breaks too, event: error', async () => {
     const response = await fetch(`${broken.url}/chat/stream`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -345,12 +525,25 @@ describe('a provider stream that breaks after its first tokens', () => {
     });
     expect(response.status).toBe(200);
     const events = await readEvents(response);
-    expect(events.slice(0, 2).map((e) => e.data.token)).toEqual(['Echo:', ' half']);
-    expect(events.at(-1)).toMatchObject({ event: 'error', data: { tokens: 2 } });
+    expect(events.slice(0, 4).map((e) => e.data.token)).toEqual([
+      'Echo:',
+      ' half',
+      'Echo:',
+      ' half',
+    ]);
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { tokens: 4 } });
+    // The secondary model was asked to continue what the client already had.
+    expect(requests.map((r) => r.model)).toEqual([PRIMARY, SECONDARY]);
+    expect(requests[1].messages).toEqual([
+      { role: 'user', content: 'anything' },
+      { role: 'assistant', content: 'Echo: half' },
+    ]);
     const body = (await (await fetch(`${broken.url}/orchestrator/status`)).json()) as GatewayStatus;
-    // Not retried (it failed after its first token), and one failure for the breaker.
+    // Not retried (each failed after its first token), and one failure for each breaker.
     expect(body.counters.retries).toBe(0);
     expect(body.circuits).toContainEqual({ name: 'llm', state: 'closed', failures: 1 });
+    expect(body.circuits).toContainEqual({ name: 'llm-secondary', state: 'closed', failures: 1 });
+    expect(body.fallbacks['stream-interrupted']).toBe(1);
     expect(body.backpressure[0].depth).toBe(0);
   });
 });
