@@ -2,7 +2,7 @@ import Opossum from 'opossum';
 import { DedupeLayer } from '../lib/dedupe/dedupe.layer.js';
 import { Deduplicator, type DedupeOptions } from '../lib/index.js';
 import { FloorSingleFlight } from './floors.js';
-import { gc, type Row } from './harness.js';
+import { gc, heapGc, type Row } from './harness.js';
 import { byPrompt, type BenchService } from './nest-app.js';
 import { chainOf, cleanups, viaChain } from './scenarios.js';
 
@@ -143,9 +143,10 @@ async function heapOf(label: string, issue: Issue, keys: readonly string[]): Pro
   return { label, inFlight, after: liveHeap() - base };
 }
 
+/** Live heap after the most thorough collection V8 offers (see `heapGc`). */
 function liveHeap(): number {
   gc();
-  gc();
+  heapGc();
   return process.memoryUsage().heapUsed;
 }
 

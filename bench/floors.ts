@@ -129,3 +129,30 @@ export function floorTimeout<T>(op: Op<T>, ms: number): Promise<T> {
     );
   });
 }
+
+/**
+ * Token bucket: `limit` tokens per `intervalMs`, refilled continuously from `Date.now()` (the
+ * clock our in-memory limiter reads); a call takes one token or is refused at once.
+ */
+export class FloorTokenBucket {
+  private tokens: number;
+  private refilledAt = Date.now();
+  private readonly perMs: number;
+
+  constructor(
+    private readonly limit: number,
+    intervalMs: number,
+  ) {
+    this.tokens = limit;
+    this.perMs = limit / intervalMs;
+  }
+
+  run<T>(op: Op<T>): Promise<T> {
+    const now = Date.now();
+    this.tokens = Math.min(this.limit, this.tokens + (now - this.refilledAt) * this.perMs);
+    this.refilledAt = now;
+    if (this.tokens < 1) return Promise.reject(new Error('rate limited'));
+    this.tokens--;
+    return op();
+  }
+}

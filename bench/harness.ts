@@ -7,10 +7,14 @@
 /** Who a row measures: our library, a peer library, a hand-written floor, or the raw call. */
 export type RowKind = 'raw' | 'ours' | 'peer' | 'floor';
 
-export interface Row {
+/** What a row is, without its code: what a result carries from a bench process to the report. */
+export interface RowInfo {
   readonly scenario: string;
   readonly label: string;
   readonly kind: RowKind;
+}
+
+export interface Row extends RowInfo {
   /** Prepares the row's iteration count from a short trial; called once, after warm-up. */
   calibrate(): Promise<void>;
   /** One timing: nanoseconds per call. */
@@ -20,7 +24,7 @@ export interface Row {
 }
 
 export interface RowResult {
-  readonly row: Row;
+  readonly row: RowInfo;
   readonly samples: number[];
   readonly min: number;
   readonly median: number;
@@ -61,13 +65,27 @@ function freshLoop(): Loop {
   );
 }
 
-type GcOptions = { type?: 'major' | 'minor' };
+type GcOptions = {
+  type?: 'major' | 'minor';
+  execution?: 'sync' | 'async';
+  flavor?: 'regular' | 'last-resort';
+};
 const collect = (options?: GcOptions) =>
   (globalThis as { gc?: (o?: GcOptions) => void }).gc?.(options);
 
 /** A full collection: before heap readings and before the measured rounds. */
 export function gc(): void {
   collect();
+}
+
+/**
+ * For heap readings, after a regular full collection (`gc`). On Node 26 (V8 14) a regular one
+ * alone left garbage counted in `heapUsed` that a later collection freed, so readings swung by
+ * over 100 MB between candidates, some negative; on Node 20 the last-resort one alone did the
+ * same. The two in turn read steady figures on both (checked on this harness's heap part).
+ */
+export function heapGc(): void {
+  collect({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
 /**
@@ -195,7 +213,7 @@ export async function runInterleaved(
 
 function summarise(row: Row, samples: number[]): RowResult {
   return {
-    row,
+    row: { scenario: row.scenario, label: row.label, kind: row.kind },
     samples,
     min: Math.min(...samples),
     median: median(samples),

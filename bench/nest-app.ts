@@ -5,9 +5,12 @@ import {
   Backpressure,
   CircuitBreaker,
   Dedupe,
+  Fallback,
   Orchestrator,
   OrchestratorModule,
+  RateLimit,
   Retry,
+  Timeout,
 } from '../lib/index.js';
 
 /** Options shared with the rows that build the same layers by hand, so both paths match. */
@@ -16,6 +19,11 @@ export const CAP = { capacity: 10, maxWaitMs: 60_000 } as const;
 export const LONG_OPEN = { recoveryWindowMs: 3_600_000 } as const;
 export const OPEN_CIRCUIT = 'bench.open';
 export const byPrompt = (prompt: string): string => prompt;
+/** A limit no run reaches (a few million calls per second at most), so every call is admitted. */
+export const NEVER_LIMITED = { requests: { limit: 1_000_000_000, intervalMs: 1_000 } } as const;
+/** A timeout that never fires during a call of `async () => 42`. */
+export const LIMIT_MS = 30_000;
+export const fallbackValue = (): number => 0;
 
 /** A provider whose methods are the protected operation `async () => 42` under each policy. */
 @Injectable()
@@ -58,6 +66,21 @@ export class BenchService {
     return 42;
   }
 
+  @RateLimit(NEVER_LIMITED)
+  async rateLimited(): Promise<number> {
+    return 42;
+  }
+
+  @Timeout(LIMIT_MS)
+  async timed(): Promise<number> {
+    return 42;
+  }
+
+  @Fallback(fallbackValue)
+  async withFallback(): Promise<number> {
+    return 42;
+  }
+
   @Dedupe({ key: byPrompt })
   slow(_prompt: string): Promise<number> {
     return this.slowOperation();
@@ -72,12 +95,15 @@ class BenchModule {}
 
 export interface BenchApp {
   readonly context: INestApplicationContext;
+  /** The provider Nest created and bound to the module's policies. */
   readonly service: BenchService;
+  /** The same class created with `new`, no Nest: its decorators run on private in-memory state. */
+  readonly standalone: BenchService;
 }
 
 /** A real application context, as a user's `main.ts` creates it, with the breaker opened. */
 export async function createBenchApp(): Promise<BenchApp> {
   const context = await NestFactory.createApplicationContext(BenchModule, { logger: false });
   await context.get(Orchestrator).circuit(OPEN_CIRCUIT).open();
-  return { context, service: context.get(BenchService) };
+  return { context, service: context.get(BenchService), standalone: new BenchService() };
 }

@@ -11,7 +11,7 @@ import Opossum from 'opossum';
 import pLimit from 'p-limit';
 import { BackpressureLayer } from '../lib/backpressure/backpressure.layer.js';
 import { CircuitBreakerLayer } from '../lib/circuit-breaker/circuit-breaker.layer.js';
-import { Chain, type Layer } from '../lib/core/layer.js';
+import type { Chain, Layer } from '../lib/core/layer.js';
 import { DedupeLayer } from '../lib/dedupe/dedupe.layer.js';
 import {
   BackpressureGuard,
@@ -21,15 +21,16 @@ import {
   type DedupeOptions,
 } from '../lib/index.js';
 import { RetryLayer } from '../lib/retry/retry.layer.js';
-import { FloorBreaker, FloorSemaphore, floorRetry } from './floors.js';
-import { batchRow, sequentialRow, type Row, type RowKind } from './harness.js';
-import { TIMEOUT_SCENARIOS, timeoutScenarioRows } from './timeout.js';
-import { byPrompt, CAP, LONG_OPEN, type BenchService } from './nest-app.js';
+import { FloorBreaker, FloorSemaphore, FloorSingleFlight, floorRetry } from './floors.js';
+import { batchRow, type Row } from './harness.js';
+import { byPrompt, CAP, LONG_OPEN, type BenchApp, type BenchService } from './nest-app.js';
+import { rateLimitRows, RATE_LIMIT_SCENARIO } from './rate-limit.js';
+import { chainOf, op, sequential, viaChain, type Entry } from './rows.js';
 import { OBSERVABILITY_SCENARIO } from './observability.js';
+import { TIMEOUT_SCENARIOS, timeoutScenarioRows } from './timeout.js';
 
-/** The protected operation of every scenario but the dedupe one. */
-const op = async (): Promise<number> => 42;
-const NO_ARGS: unknown[] = [];
+export { chainOf, viaChain };
+
 const PROMPT_ARGS: unknown[] = ['prompt'];
 export const CAP_BATCH = 10_000;
 
@@ -46,31 +47,13 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'cap', title: `cap 10, ${CAP_BATCH.toLocaleString('en-US')} calls at once` },
   { id: 'stack', title: 'backpressure + breaker + retry (+ dedupe), success' },
   { id: 'dedupe', title: '1,000 identical concurrent calls to a 1 ms operation' },
+  RATE_LIMIT_SCENARIO,
   ...TIMEOUT_SCENARIOS,
   OBSERVABILITY_SCENARIO,
 ];
 
 /** Teardown for peers that hold timers (opossum). */
 export const cleanups: Array<() => void> = [];
-
-/** Builds a Chain from layers, as the decorators compile one, minus the Nest binding. */
-export function chainOf(layers: Layer[], target: Function = op): Chain {
-  return new Chain(layers, target, 'promise');
-}
-
-/** A row's label, who it measures, and one protected call. */
-type Entry = [label: string, kind: RowKind, call: () => Promise<unknown>];
-
-function sequential(scenario: string, expect: 'resolve' | 'reject', entries: Entry[]): Row[] {
-  return entries.map(([label, kind, call]) =>
-    sequentialRow({ scenario, label, kind, call, expect }),
-  );
-}
-
-/** Calls a chain the way the decorator's wrapper does: `invoke(this, args)`. */
-export function viaChain(chain: Chain, args: unknown[] = NO_ARGS): () => Promise<unknown> {
-  return () => chain.invoke(undefined, args) as Promise<unknown>;
-}
 
 function opossum<R>(
   action: () => Promise<R>,
@@ -97,7 +80,7 @@ function rawRows(): Row[] {
   return sequential('raw', 'resolve', [['raw', 'raw', op]]);
 }
 
-function closedRows(service: BenchService): Row[] {
+function closedRows({ service, standalone }: BenchApp): Row[] {
   const scenario = 'closed';
   const policy = new CircuitBreakerPolicy('bench.closed');
   const chain = chainOf([new CircuitBreakerLayer(new CircuitBreakerPolicy('bench.closed.chain'))]);
@@ -109,6 +92,7 @@ function closedRows(service: BenchService): Row[] {
     ['ours: CircuitBreakerPolicy.call', 'ours', () => policy.call(op)],
     ['ours: Chain of layers', 'ours', viaChain(chain)],
     ['ours: @CircuitBreaker on a Nest provider', 'ours', () => service.closed()],
+    ['ours: @CircuitBreaker, standalone (new, no Nest)', 'ours', () => standalone.closed()],
     ['cockatiel circuitBreaker', 'peer', () => cockatiel.execute(op)],
     ['opossum fire (defaults)', 'peer', () => opossumDefault.fire()],
     ['opossum fire (timeout: false)', 'peer', () => opossumNoTimeout.fire()],
@@ -145,7 +129,7 @@ async function openRows(service: BenchService): Promise<Row[]> {
   return sequential(scenario, 'reject', rows);
 }
 
-function retryRows(service: BenchService): Row[] {
+function retryRows({ service, standalone }: BenchApp): Row[] {
   const scenario = 'retry';
   const policy = new RetryPolicy();
   const chain = chainOf([new RetryLayer(new RetryPolicy())]);
@@ -154,13 +138,14 @@ function retryRows(service: BenchService): Row[] {
     ['ours: RetryPolicy.execute', 'ours', () => policy.execute(op)],
     ['ours: Chain of layers', 'ours', viaChain(chain)],
     ['ours: @Retry on a Nest provider', 'ours', () => service.retried()],
+    ['ours: @Retry, standalone (new, no Nest)', 'ours', () => standalone.retried()],
     ['cockatiel retry', 'peer', () => cockatiel.execute(op)],
     ['hand-written retry loop', 'floor', () => floorRetry(op)],
   ];
   return sequential(scenario, 'resolve', rows);
 }
 
-function capRows(service: BenchService): Row[] {
+function capRows({ service, standalone }: BenchApp): Row[] {
   const scenario = 'cap';
   const size = CAP_BATCH;
   const guard = new BackpressureGuard(CAP);
@@ -173,6 +158,7 @@ function capRows(service: BenchService): Row[] {
     ['ours: BackpressureGuard.acquire + release', 'ours', viaGuard],
     ['ours: Chain of layers', 'ours', viaChain(chain)],
     ['ours: @Backpressure on a Nest provider', 'ours', () => service.capped()],
+    ['ours: @Backpressure, standalone (new, no Nest)', 'ours', () => standalone.capped()],
     ['cockatiel bulkhead(10, 10000)', 'peer', () => cockatiel.execute(op)],
     ['p-limit(10)', 'peer', () => limit(op)],
     ['hand-written semaphore', 'floor', () => floor.run(op)],
@@ -190,36 +176,52 @@ export function stackChain(name: string, dedupe?: DedupeOptions): Chain {
   return chainOf(layers);
 }
 
-function stackRows(service: BenchService): Row[] {
+function stackRows({ service, standalone }: BenchApp): Row[] {
   const scenario = 'stack';
   const three = stackChain('bench.stack3');
   const four = stackChain('bench.stack4', { key: byPrompt });
   const cockatiel = wrap(bulkhead(10, 0), cockatielBreaker(), cockatielRetry());
   const semaphore = new FloorSemaphore(10);
   const breaker = new FloorBreaker();
+  const semaphore4 = new FloorSemaphore(10);
+  const flights = new FloorSingleFlight();
+  const breaker4 = new FloorBreaker();
+  const guarded = () => breaker4.call(() => floorRetry(op));
   const rows: Entry[] = [
     ['ours: Chain of 3 layers', 'ours', viaChain(three)],
     ['ours: 3 decorators on a Nest provider', 'ours', () => service.stack()],
+    ['ours: 3 decorators, standalone (new, no Nest)', 'ours', () => standalone.stack()],
     ['ours: Chain of 4 layers (+ dedupe)', 'ours', viaChain(four, PROMPT_ARGS)],
     ['ours: 4 decorators on a Nest provider', 'ours', () => service.stackWithDedupe('prompt')],
+    [
+      'ours: 4 decorators, standalone (new, no Nest)',
+      'ours',
+      () => standalone.stackWithDedupe('prompt'),
+    ],
     ['cockatiel wrap(bulkhead, breaker, retry)', 'peer', () => cockatiel.execute(op)],
     [
       'hand-written semaphore + breaker + retry',
       'floor',
       () => semaphore.run(() => breaker.call(() => floorRetry(op))),
     ],
+    [
+      'hand-written semaphore + single flight + breaker + retry',
+      'floor',
+      () => semaphore4.run(() => flights.run('prompt', guarded)),
+    ],
   ];
   return sequential(scenario, 'resolve', rows);
 }
 
-export async function buildRows(service: BenchService): Promise<Row[]> {
+export async function buildRows(app: BenchApp): Promise<Row[]> {
   return [
     ...rawRows(),
-    ...closedRows(service),
-    ...(await openRows(service)),
-    ...retryRows(service),
-    ...capRows(service),
-    ...stackRows(service),
-    ...timeoutScenarioRows(),
+    ...closedRows(app),
+    ...(await openRows(app.service)),
+    ...retryRows(app),
+    ...capRows(app),
+    ...stackRows(app),
+    ...rateLimitRows(app),
+    ...timeoutScenarioRows(app),
   ];
 }

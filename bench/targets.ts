@@ -1,9 +1,9 @@
 import type { RowResult } from './harness.js';
-import { drift, median } from './harness.js';
+import { median } from './harness.js';
 import type { ScalingResult } from './scaling.js';
 import { ns } from './table.js';
 
-/** One row of issue 7's target table, checked against this run's medians. */
+/** One target of issue 16 (or a correctness check kept from issues 7 and 12), on one run. */
 export interface TargetCheck {
   readonly target: string;
   readonly row: string;
@@ -12,129 +12,157 @@ export interface TargetCheck {
   readonly met: boolean;
 }
 
-/** The Nest provider rows and the rows that call the same layers directly. */
-const NEST_TWINS: ReadonlyArray<[string, string, string]> = [
-  ['closed', 'ours: @CircuitBreaker on a Nest provider', 'ours: Chain of layers'],
-  ['open', 'ours: @CircuitBreaker on a Nest provider', 'ours: Chain of layers'],
-  ['retry', 'ours: @Retry on a Nest provider', 'ours: Chain of layers'],
-  ['cap', 'ours: @Backpressure on a Nest provider', 'ours: Chain of layers'],
-  ['stack', 'ours: 3 decorators on a Nest provider', 'ours: Chain of 3 layers'],
-  ['stack', 'ours: 4 decorators on a Nest provider', 'ours: Chain of 4 layers (+ dedupe)'],
-  ['dedupe', 'ours: @Dedupe on a Nest provider', 'ours: Chain, key function'],
+/** Overhead is a row's median minus the raw call's: what the library adds to `async () => 42`. */
+const OVERHEAD_SHARE = 0.6;
+const CAP_FLOOR_FACTOR = 1.5;
+const STACK_FLOOR_FACTOR = 2;
+const TWIN_NS = 30;
+const RATE_LIMIT_NS = 150;
+
+/** The paths through a decorated method, next to the chain of layers they compile to. */
+const TWINS: ReadonlyArray<[scenario: string, chain: string, paths: string[]]> = [
+  [
+    'closed',
+    'ours: Chain of layers',
+    ['@CircuitBreaker on a Nest provider', '@CircuitBreaker, standalone'],
+  ],
+  ['open', 'ours: Chain of layers', ['@CircuitBreaker on a Nest provider']],
+  ['retry', 'ours: Chain of layers', ['@Retry on a Nest provider', '@Retry, standalone']],
+  [
+    'cap',
+    'ours: Chain of layers',
+    ['@Backpressure on a Nest provider', '@Backpressure, standalone'],
+  ],
+  [
+    'stack',
+    'ours: Chain of 3 layers',
+    ['3 decorators on a Nest provider', '3 decorators, standalone'],
+  ],
+  [
+    'stack',
+    'ours: Chain of 4 layers (+ dedupe)',
+    ['4 decorators on a Nest provider', '4 decorators, standalone'],
+  ],
+  ['dedupe', 'ours: Chain, key function', ['@Dedupe on a Nest provider']],
+  [
+    'rate-limit',
+    'ours: Chain of layers',
+    ['@RateLimit on a Nest provider', '@RateLimit, standalone'],
+  ],
+  ['timeout', 'ours: Chain of layers', ['@Timeout on a Nest provider', '@Timeout, standalone']],
+  ['fallback', 'ours: Chain of layers', ['@Fallback on a Nest provider', '@Fallback, standalone']],
 ];
 
-export function checkTargets(results: readonly RowResult[], scaling: readonly ScalingResult[]) {
-  const checks: TargetCheck[] = [];
-  const ours = (scenario: string) =>
-    results.filter((r) => r.row.scenario === scenario && r.row.kind === 'ours');
-  const find = (scenario: string, label: string) =>
-    results.find((r) => r.row.scenario === scenario && r.row.label === label);
-  const raw = find('raw', 'raw')?.median ?? 0;
-  const add = (target: string, r: RowResult, limit: number, limitText: string) =>
-    checks.push({
-      target,
-      row: r.row.label,
-      measured: ns(r.median),
-      limit: limitText,
-      met: r.median <= limit,
-    });
+class Checks {
+  readonly list: TargetCheck[] = [];
+  constructor(private readonly results: readonly RowResult[]) {}
 
-  for (const r of ours('closed')) add('closed breaker', r, raw + 90, `raw + 90 = ${ns(raw + 90)}`);
-  for (const r of ours('open')) add('open breaker', r, 1_500, '1,500');
-  for (const r of ours('retry')) add('retry, first try', r, raw + 60, `raw + 60 = ${ns(raw + 60)}`);
-  checkCap(checks, ours('cap'), scaling);
-  checkStack(checks, ours('stack'), find('stack', 'cockatiel wrap(bulkhead, breaker, retry)'));
-  checkDedupe(checks, ours('dedupe'), find('dedupe', 'hand-written single-flight Map'));
-  checkTimeout(checks, results);
-  for (const [scenario, nestLabel, chainLabel] of NEST_TWINS) {
-    checkTwin(checks, find(scenario, nestLabel), find(scenario, chainLabel));
+  scenario(id: string): RowResult[] {
+    return this.results.filter((r) => r.row.scenario === id);
   }
-  return checks;
+  ours(id: string): RowResult[] {
+    return this.scenario(id).filter((r) => r.row.kind === 'ours');
+  }
+  find(id: string, label: string): RowResult | undefined {
+    return this.scenario(id).find((r) => r.row.label.startsWith(label));
+  }
+  add(target: string, row: string, measured: string, limit: string, met: boolean): void {
+    this.list.push({ target, row, measured, limit, met });
+  }
 }
 
-function checkCap(checks: TargetCheck[], rows: RowResult[], scaling: readonly ScalingResult[]) {
-  for (const r of rows) {
-    const slowDown = drift(r.samples);
-    checks.push({
-      target: 'cap 10, 10,000 at once',
-      row: r.row.label,
-      measured: `${ns(r.median)}, drift x${slowDown.toFixed(2)}`,
-      limit: '400, no slow-down',
-      met: r.median <= 400 && slowDown <= 1.25,
-    });
+export function checkTargets(
+  results: readonly RowResult[],
+  scaling: readonly ScalingResult[],
+): TargetCheck[] {
+  const checks = new Checks(results);
+  checkOverheads(checks);
+  checkCap(checks, scaling);
+  checkStack(checks);
+  for (const [scenario, chainLabel, paths] of TWINS) {
+    for (const path of paths) checkTwin(checks, scenario, chainLabel, `ours: ${path}`);
+  }
+  checkRateLimit(checks);
+  checkTimeout(checks);
+  checkDedupe(checks);
+  return checks.list;
+}
+
+/**
+ * Every row of ours adds at most 0.6x what cockatiel 4 adds in the same scenario. Scenarios
+ * without a cockatiel row (dedupe, rate limit) have other yardsticks below.
+ */
+function checkOverheads(checks: Checks): void {
+  const raw = checks.find('raw', 'raw')?.median ?? 0;
+  for (const id of ['closed', 'open', 'retry', 'cap', 'stack', 'timeout', 'fallback']) {
+    const cockatiel = checks.scenario(id).find((r) => r.row.label.startsWith('cockatiel'));
+    if (cockatiel === undefined) continue;
+    const limit = OVERHEAD_SHARE * (cockatiel.median - raw);
+    for (const r of checks.ours(id)) {
+      const overhead = r.median - raw;
+      checks.add(
+        'overhead <= 0.6x cockatiel 4',
+        `${id}: ${r.row.label}`,
+        `${ns(overhead)} (x${(overhead / (cockatiel.median - raw)).toFixed(2)})`,
+        `0.6 x ${ns(cockatiel.median - raw)} = ${ns(limit)}`,
+        overhead <= limit,
+      );
+    }
+  }
+}
+
+function checkCap(checks: Checks, scaling: readonly ScalingResult[]): void {
+  const floor = checks.find('cap', 'hand-written semaphore');
+  if (floor !== undefined) {
+    const limit = CAP_FLOOR_FACTOR * floor.median;
+    for (const r of checks.ours('cap')) {
+      checks.add(
+        'cap <= 1.5x hand-written semaphore',
+        r.row.label,
+        `${ns(r.median)} (x${(r.median / floor.median).toFixed(2)})`,
+        `1.5 x ${ns(floor.median)} = ${ns(limit)}`,
+        r.median <= limit,
+      );
+    }
   }
   checkQueueGrowth(checks, scaling);
 }
 
 /**
- * O(1) queue operations: ours stays within 1.5x of the hand-written semaphore's growth from 1,000
- * to 100,000 calls at once. Raw ns per call grow for every implementation at 100,000 (that many
- * live promises make the collector work hard), so the floor is the yardstick.
+ * O(1) queue operations: from 1,000 to 100,000 queued calls, ours grows no more than 1.5x as
+ * much as the hand-written semaphore. Every implementation slows at 100,000 (that many live
+ * promises keep the collector busy), so the floor is the yardstick.
  */
-function checkQueueGrowth(checks: TargetCheck[], scaling: readonly ScalingResult[]) {
+function checkQueueGrowth(checks: Checks, scaling: readonly ScalingResult[]): void {
   const ours = scaling.find((s) => s.label.startsWith('ours'));
   const floor = scaling.find((s) => s.label.startsWith('hand-written'));
   if (ours === undefined || floor === undefined) return;
   const first = ours.nsPerCall[0] / floor.nsPerCall[0];
   const last = ours.nsPerCall.at(-1)! / floor.nsPerCall.at(-1)!;
-  checks.push({
-    target: 'cap 10, O(1) queue',
-    row: `${ours.label}, 1,000 vs 100,000 at once`,
-    measured: `x${first.toFixed(2)} vs x${last.toFixed(2)} of the floor`,
-    limit: 'no more than 1.5x growth',
-    met: last <= first * 1.5,
-  });
+  checks.add(
+    'cap O(1) up to 100,000 queued',
+    `${ours.label}, 1,000 vs 100,000 at once`,
+    `x${first.toFixed(2)} vs x${last.toFixed(2)} of the floor`,
+    'ratio grows <= 1.5x',
+    last <= first * 1.5,
+  );
 }
 
-function checkStack(checks: TargetCheck[], rows: RowResult[], cockatiel: RowResult | undefined) {
-  const wrapLimit = cockatiel === undefined ? Infinity : cockatiel.median * 0.4;
-  for (const r of rows) {
-    const four = r.row.label.includes('4');
-    const limit = four ? 750 : Math.min(600, wrapLimit);
-    const limitText = four ? '750' : `600 and 40 % of cockatiel = ${ns(wrapLimit)}`;
-    checks.push({
-      target: four ? 'stack + dedupe (4 layers)' : 'backpressure + breaker + retry',
-      row: r.row.label,
-      measured: ns(r.median),
-      limit: limitText,
-      met: r.median <= limit,
-    });
-  }
-}
-
-/**
- * Issue 12: a timeout that never fires costs at most the bare `setTimeout` + `clearTimeout`
- * floor + 100 ns, and less than cockatiel's. The row whose method reads the signal is left out:
- * creating an `AbortSignal` alone costs more than that, and cockatiel makes one on every call.
- */
-export function checkTimeout(checks: TargetCheck[], results: readonly RowResult[]) {
-  const find = (label: string) =>
-    results.find((r) => r.row.scenario === 'timeout' && r.row.label === label);
-  const ours = find('ours: Chain of layers');
-  const floor = find('hand-written setTimeout + clearTimeout');
-  const cockatiel = find('cockatiel timeout (Cooperative)');
-  if (ours === undefined || floor === undefined) return;
-  checks.push({
-    target: 'timeout, success',
-    row: ours.row.label,
-    measured: ns(ours.median),
-    limit: `floor + 100 = ${ns(floor.median + 100)}, below cockatiel = ${ns(cockatiel?.median ?? NaN)}`,
-    met: ours.median <= floor.median + 100 && ours.median < (cockatiel?.median ?? Infinity),
-  });
-}
-
-function checkDedupe(checks: TargetCheck[], rows: RowResult[], floor: RowResult | undefined) {
-  const limit = (floor?.median ?? 0) + 100;
-  // The SHA-256 row shows what hashing the arguments costs; the target is about sharing.
-  for (const r of rows.filter((row) => !row.row.label.includes('SHA-256'))) {
-    const single = r.note.startsWith('1 execution per');
-    checks.push({
-      target: '1,000 identical calls',
-      row: r.row.label,
-      measured: `${ns(r.median)}; ${single ? '1 execution' : r.note}`,
-      limit: `1 execution; Map + 100 = ${ns(limit)}`,
-      met: single && r.median <= limit,
-    });
+/** The composed stack within 2x of the same composition written by hand. */
+function checkStack(checks: Checks): void {
+  const floor3 = checks.find('stack', 'hand-written semaphore + breaker + retry');
+  const floor4 = checks.find('stack', 'hand-written semaphore + single flight');
+  for (const r of checks.ours('stack')) {
+    const floor = r.row.label.includes('4') ? floor4 : floor3;
+    if (floor === undefined) continue;
+    const limit = STACK_FLOOR_FACTOR * floor.median;
+    checks.add(
+      'stack <= 2x hand-written composition',
+      r.row.label,
+      `${ns(r.median)} (x${(r.median / floor.median).toFixed(2)})`,
+      `2 x ${ns(floor.median)} = ${ns(limit)}`,
+      r.median <= limit,
+    );
   }
 }
 
@@ -142,18 +170,61 @@ function checkDedupe(checks: TargetCheck[], rows: RowResult[], floor: RowResult 
  * The gap is the median of the per-round differences: the two rows run back to back in every
  * round, so pairing them cancels the machine's slower swings, which a difference of medians keeps.
  */
-function checkTwin(
-  checks: TargetCheck[],
-  nest: RowResult | undefined,
-  chain: RowResult | undefined,
-) {
-  if (nest === undefined || chain === undefined) return;
-  const gap = median(nest.samples.map((sample, round) => sample - chain.samples[round]));
-  checks.push({
-    target: 'Nest provider vs same layers',
-    row: `${nest.row.scenario}: ${nest.row.label}`,
-    measured: `${gap >= 0 ? '+' : ''}${ns(gap)}`,
-    limit: '30 apart',
-    met: Math.abs(gap) <= 30,
-  });
+function checkTwin(checks: Checks, scenario: string, chainLabel: string, label: string): void {
+  const chain = checks.find(scenario, chainLabel);
+  const path = checks.find(scenario, label);
+  if (chain === undefined || path === undefined) return;
+  const gap = median(path.samples.map((sample, round) => sample - chain.samples[round]));
+  checks.add(
+    'decorated method within 30 ns of the chain',
+    `${scenario}: ${path.row.label}`,
+    `${gap >= 0 ? '+' : ''}${ns(gap)}`,
+    `${TWIN_NS} apart`,
+    Math.abs(gap) <= TWIN_NS,
+  );
+}
+
+function checkRateLimit(checks: Checks): void {
+  const floor = checks.find('rate-limit', 'hand-written token bucket');
+  if (floor === undefined) return;
+  for (const r of checks.ours('rate-limit')) {
+    checks.add(
+      'rate limit <= token bucket + 150',
+      r.row.label,
+      ns(r.median),
+      `${ns(floor.median)} + 150 = ${ns(floor.median + RATE_LIMIT_NS)}`,
+      r.median <= floor.median + RATE_LIMIT_NS,
+    );
+  }
+}
+
+/**
+ * Issue 12: a timeout that never fires costs at most the bare `setTimeout` + `clearTimeout`
+ * floor + 100 ns. The row whose method reads the signal is left out: creating an `AbortSignal`
+ * alone costs more than that.
+ */
+function checkTimeout(checks: Checks): void {
+  const ours = checks.find('timeout', 'ours: Chain of layers');
+  const floor = checks.find('timeout', 'hand-written setTimeout');
+  if (ours === undefined || floor === undefined) return;
+  checks.add(
+    'timeout <= setTimeout floor + 100 (issue 12)',
+    ours.row.label,
+    ns(ours.median),
+    `${ns(floor.median)} + 100 = ${ns(floor.median + 100)}`,
+    ours.median <= floor.median + 100,
+  );
+}
+
+/** Issue 7's correctness half: 1,000 identical calls run the operation once. */
+function checkDedupe(checks: Checks): void {
+  for (const r of checks.ours('dedupe')) {
+    checks.add(
+      '1,000 identical calls, 1 execution (issue 7)',
+      r.row.label,
+      r.note,
+      '1 execution per batch',
+      r.note.startsWith('1 execution per'),
+    );
+  }
 }

@@ -1,34 +1,17 @@
 import { fallback, handleAll, timeout, TimeoutStrategy } from 'cockatiel';
-import { Chain, type Call, type Layer, type Step } from '../lib/core/layer.js';
+import type { Call, Layer, Step } from '../lib/core/layer.js';
 import { FallbackLayer } from '../lib/fallback/fallback.layer.js';
 import { TimeoutLayer } from '../lib/timeout/timeout.layer.js';
 import { floorTimeout } from './floors.js';
-import { sequentialRow, type Row, type RowKind } from './harness.js';
+import type { Row } from './harness.js';
+import { fallbackValue, LIMIT_MS, type BenchApp } from './nest-app.js';
+import { chainOf, op, sequential, viaChain } from './rows.js';
 
 /** Scenarios of issue 12: a timeout and a fallback that never fire, as most calls go. */
 export const TIMEOUT_SCENARIOS = [
   { id: 'timeout', title: 'timeout 30 s, success (the limit never fires)' },
   { id: 'fallback', title: 'fallback, success (the handler never runs)' },
 ] as const;
-
-const op = async (): Promise<number> => 42;
-const LIMIT_MS = 30_000;
-
-const NO_ARGS: unknown[] = [];
-
-/** As in scenarios.ts; not imported from there, which imports this module. */
-function viaChain(layers: Layer[]): () => Promise<unknown> {
-  const chain = new Chain(layers, op, 'promise');
-  return () => chain.invoke(undefined, NO_ARGS) as Promise<unknown>;
-}
-
-type Entry = [label: string, kind: RowKind, call: () => Promise<unknown>];
-
-function rows(scenario: string, entries: Entry[]): Row[] {
-  return entries.map(([label, kind, call]) =>
-    sequentialRow({ scenario, label, kind, call, expect: 'resolve' }),
-  );
-}
 
 /** Reads the attempt's signal, as a method with `@Signal()` gets it: the controller is made. */
 class ReadsSignal implements Layer {
@@ -41,31 +24,35 @@ class ReadsSignal implements Layer {
   }
 }
 
-function timeoutRows(): Row[] {
+function timeoutRows({ service, standalone }: BenchApp): Row[] {
   const plain = [new TimeoutLayer(LIMIT_MS, { name: 'bench.timeout' })];
   const withSignal = [
     new TimeoutLayer(LIMIT_MS, { name: 'bench.timeout.signal' }),
     new ReadsSignal(),
   ];
   const cockatiel = timeout(LIMIT_MS, TimeoutStrategy.Cooperative);
-  return rows('timeout', [
-    ['ours: Chain of layers', 'ours', viaChain(plain)],
-    ['ours: Chain of layers, the method reads the signal', 'ours', viaChain(withSignal)],
+  return sequential('timeout', 'resolve', [
+    ['ours: Chain of layers', 'ours', viaChain(chainOf(plain))],
+    ['ours: @Timeout on a Nest provider', 'ours', () => service.timed()],
+    ['ours: @Timeout, standalone (new, no Nest)', 'ours', () => standalone.timed()],
+    ['ours: Chain of layers, the method reads the signal', 'ours', viaChain(chainOf(withSignal))],
     ['cockatiel timeout (Cooperative)', 'peer', () => cockatiel.execute(op)],
     ['hand-written setTimeout + clearTimeout', 'floor', () => floorTimeout(op, LIMIT_MS)],
   ]);
 }
 
-function fallbackRows(): Row[] {
-  const chain = [new FallbackLayer(() => 0)];
+function fallbackRows({ service, standalone }: BenchApp): Row[] {
+  const chain = chainOf([new FallbackLayer(fallbackValue)]);
   const cockatiel = fallback(handleAll, 0);
-  return rows('fallback', [
+  return sequential('fallback', 'resolve', [
     ['ours: Chain of layers', 'ours', viaChain(chain)],
+    ['ours: @Fallback on a Nest provider', 'ours', () => service.withFallback()],
+    ['ours: @Fallback, standalone (new, no Nest)', 'ours', () => standalone.withFallback()],
     ['cockatiel fallback', 'peer', () => cockatiel.execute(op)],
     ['hand-written .catch', 'floor', () => op().catch(() => 0)],
   ]);
 }
 
-export function timeoutScenarioRows(): Row[] {
-  return [...timeoutRows(), ...fallbackRows()];
+export function timeoutScenarioRows(app: BenchApp): Row[] {
+  return [...timeoutRows(app), ...fallbackRows(app)];
 }
