@@ -93,6 +93,9 @@ const CLOSED: AdmittedCall = { admitted: true, epoch: 0, probe: false };
  * each process falls back to its own in-memory breaker.
  *
  * Round trips: admit 1, record 1 (0 for an ignored non-probe outcome), rejection while open 0.
+ * With a failure-rate or slow-call window, the closed path costs none: admission is answered
+ * from the closed state last learned, outcomes are batched and merged into the fleet's window
+ * once per `syncIntervalMs` (see CircuitWindowSync); probes cost a round trip each, as above.
  *
  * @publicApi
  * @example

@@ -227,7 +227,7 @@ return redis.call('ZREM', KEYS[2], ARGV[1])
  *       in the order their batches arrived (each process's calls in call order);
  *     a time window: c<b>, f<b>, s<b> = calls, failures, slow calls of server-time bucket b of
  *       width windowMs / 10; the window is the 10 buckets up to now's.
- * ARGV[1..3] of both scripts: kind (n|t), windowSize or windowMs, epoch.
+ * ARGV[1..2] of both scripts: kind (n|t), windowSize or windowMs.
  */
 const WINDOW = `
 local function count_chars(r, pattern)
@@ -287,6 +287,7 @@ local st = redis.call('HMGET', KEYS[1], 's', 'e', 'u')
 local s, e = st[1], tonumber(st[2])
 if s ~= 'c' or e ~= epoch then return {0, e or 0, now, tonumber(st[3]) or 0, s or ''} end
 local ttl = tonumber(ARGV[8])
+touch(KEYS[1], ttl) -- a closed circuit in use writes nothing else to its state
 own_window(epoch)
 local batch = ARGV[11]
 if kind == 'n' then
