@@ -7,7 +7,9 @@ import type {
   CircuitConfig,
   CircuitTransition,
 } from '../../lib/circuit-breaker/circuit-breaker.store.js';
+import { CircuitBreakerPolicy } from '../../lib/circuit-breaker/circuit-breaker.policy.js';
 import { windowReason } from '../../lib/circuit-breaker/outcome-window.js';
+import type { EventSink, OrchestratorEvent } from '../../lib/core/events.js';
 import { RedisBackend, RedisCircuitBreakerStore } from '../../lib/redis/index.js';
 import { WindowModel, windowScenario, type WindowScenario } from '../contracts/store-models.js';
 import { keysWithoutTtl, startRedis, type RedisServerHandle } from '../support/redis/index.js';
@@ -263,6 +265,57 @@ describe('RedisCircuitBreakerStore: failure-rate and slow-call windows', () => {
     });
     expect(await admin.keys(`test:{cb:${circuit}}:*`)).toContain(`test:{cb:${circuit}}:win`);
     expect(await keysWithoutTtl(admin)).toEqual([]);
+  });
+
+  it('opens a policy (the engine) fleet-wide and reports the opening as an event', async () => {
+    const store = stores.track(new RedisCircuitBreakerStore(backend));
+    const events: OrchestratorEvent[] = [];
+    const sink: EventSink = { active: true, emit: (event) => events.push(event) };
+    const options = { failureRateThreshold: 0.5, minimumCalls: 4, windowSize: 10 };
+    const policy = new CircuitBreakerPolicy(
+      fresh('policy'),
+      { ...options, syncIntervalMs: NEVER_MS },
+      store,
+      { events: sink },
+    );
+    const before = runs;
+    for (let i = 0; i < 4; i++) {
+      await expect(policy.call(() => Promise.reject(new Error('down')))).rejects.toThrow('down');
+    }
+    expect(runs - before).toBe(1);
+
+    await store.flushWindows();
+    await expect(policy.call(async () => 'ok')).rejects.toMatchObject({ name: 'CircuitOpenError' });
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'circuit.state', to: 'open', reason: 'failure-rate' }),
+    );
+  });
+
+  it('loses only the unsent batch when a process dies; a graceful shutdown sends it', async () => {
+    const observer = stores.track(new RedisCircuitBreakerStore(backend));
+    const record = async (store: RedisCircuitBreakerStore, circuit: string, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const admission = admitted(await store.admit({ circuit, config: RATES }));
+        await store.record({ circuit, config: RATES, admission, outcome: 'success' });
+      }
+    };
+    const crashed = new RedisCircuitBreakerStore(server.client(SAFE_CLIENT), testBackendOptions());
+    const crashing = fresh('crash');
+    await record(crashed, crashing, 6);
+    await crashed.flushWindows();
+    await record(crashed, crashing, 3);
+    await crashed.backend.close(); // dies: its pending batch goes with it
+    expect(await observer.snapshot({ circuit: crashing, config: RATES })).toMatchObject({
+      windowCalls: 6,
+    });
+
+    const graceful = new RedisCircuitBreakerStore(server.client(SAFE_CLIENT), testBackendOptions());
+    const leaving = fresh('graceful');
+    await record(graceful, leaving, 5);
+    await graceful.onApplicationShutdown();
+    expect(await observer.snapshot({ circuit: leaving, config: RATES })).toMatchObject({
+      windowCalls: 5,
+    });
   });
 });
 
