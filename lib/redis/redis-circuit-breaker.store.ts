@@ -387,7 +387,12 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   }
 
   /** Window mode: an outcome of the closed path joins this process's batch. */
-  private recordInWindow(request: RecordRequest): undefined {
+  private recordInWindow(request: RecordRequest): CircuitTransition | undefined {
+    // Redis is unavailable: the outcome counts in this process's own window instead.
+    if (!this.backend.available) {
+      const { epoch } = this.local.snapshot(request);
+      return this.local.record({ ...request, admission: { admitted: true, epoch, probe: false } });
+    }
     this.listenForTransitions();
     this.windows.add(request);
     return undefined;

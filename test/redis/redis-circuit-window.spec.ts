@@ -317,6 +317,31 @@ describe('RedisCircuitBreakerStore: failure-rate and slow-call windows', () => {
       windowCalls: 5,
     });
   });
+
+  it('counts the outcomes of calls admitted before Redis went away in the local window', async () => {
+    const lost = await startRedis();
+    const options = testBackendOptions({ degradedCooldownMs: 60_000 });
+    const store = stores.track(new RedisCircuitBreakerStore(lost.client(SAFE_CLIENT), options));
+    const circuit = fresh('degraded');
+    const config = { ...RATES, minimumCalls: 4 };
+    const held: AdmittedCall[] = [];
+    for (let i = 0; i < 8; i++) held.push(admitted(await store.admit({ circuit, config })));
+    await lost.kill();
+    for (const admission of held.splice(0, 3)) {
+      await store.record({ circuit, config, admission, outcome: 'success' });
+      await store.flushWindows(); // each failed sync is one more failure of the backend
+    }
+    expect(store.backend.degraded).toBe(true);
+
+    const transitions = [];
+    for (const admission of held.splice(0)) {
+      transitions.push(await store.record({ circuit, config, admission, outcome: 'failure' }));
+    }
+    expect(transitions).toContainEqual(
+      expect.objectContaining({ to: 'open', reason: 'failure-rate' }),
+    );
+    expect(store.admit({ circuit, config })).toMatchObject({ admitted: false });
+  });
 });
 
 async function waitFor(condition: () => Promise<boolean>): Promise<void> {
