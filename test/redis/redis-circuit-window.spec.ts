@@ -8,10 +8,12 @@ import type {
   CircuitTransition,
 } from '../../lib/circuit-breaker/circuit-breaker.store.js';
 import { CircuitBreakerPolicy } from '../../lib/circuit-breaker/circuit-breaker.policy.js';
+import { InMemoryCircuitBreakerStore } from '../../lib/circuit-breaker/in-memory-circuit-breaker.store.js';
 import { windowReason } from '../../lib/circuit-breaker/outcome-window.js';
 import type { EventSink, OrchestratorEvent } from '../../lib/core/events.js';
 import { RedisBackend, RedisCircuitBreakerStore } from '../../lib/redis/index.js';
 import { WindowModel, windowScenario, type WindowScenario } from '../contracts/store-models.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { keysWithoutTtl, startRedis, type RedisServerHandle } from '../support/redis/index.js';
 import { SAFE_CLIENT, storeTracker, testBackendOptions } from './helpers.js';
 
@@ -99,6 +101,9 @@ async function runModel([raw, syncs]: [WindowScenario, boolean[]]): Promise<void
   const circuit = fresh('model');
   const heard: CircuitTransition[] = [];
   const onTransition = (transition: CircuitTransition) => heard.push(transition);
+  // The in-memory store on the same calls (its clock stands still, as the long windows do).
+  const reference = new InMemoryCircuitBreakerStore(new FakeClock(1_700_000_000_037));
+  let referenceOpened: { at: number; reason?: string } | undefined;
 
   for (const [index, call] of scenario.calls.entries()) {
     const what = `call ${index} of ${JSON.stringify(scenario.calls.slice(0, index + 1))}`;
@@ -114,10 +119,24 @@ async function runModel([raw, syncs]: [WindowScenario, boolean[]]): Promise<void
     });
     expect({ what, recorded }).toEqual({ what, recorded: undefined }); // decided at sync points
     const expected = model.record(0, outcome, durationMs);
+    if (referenceOpened === undefined) {
+      const call = { circuit, config, outcome, durationMs };
+      const opened = reference.record({ ...call, admission: admitted(reference.admit(call)) });
+      if (opened !== undefined) referenceOpened = { at: index, reason: opened.reason };
+    }
     if (!(syncs[index] ?? true)) continue;
 
     await store.flushWindows();
     const reason = windowReason(expected, config);
+    // Synced on the call that opened the in-memory store, Redis opens too, for the same reason;
+    // it never opens before the in-memory store did (at most one sync interval after it).
+    if (referenceOpened?.at === index) {
+      expect({ what, reason }).toEqual({ what, reason: referenceOpened.reason });
+    }
+    if (reason !== undefined) {
+      const inMemoryOpened = referenceOpened !== undefined && referenceOpened.at <= index;
+      expect({ what, inMemoryOpened }).toEqual({ what, inMemoryOpened: true });
+    }
     if (reason !== undefined) {
       expect({ what, heard }).toEqual({
         what,
