@@ -278,9 +278,10 @@ function storeConfig(options: ResolvedCircuitBreakerOptions): CircuitConfig {
   const config: CircuitConfig = { threshold, recoveryWindowMs, halfOpenMaxCalls, probeLeaseMs };
   const { failureRateThreshold, slowCallRateThreshold, slowCallMs } = options;
   if (failureRateThreshold === undefined && slowCallRateThreshold === undefined) return config;
-  const { minimumCalls, windowMs } = options;
+  const { minimumCalls, windowMs, syncIntervalMs } = options;
   return {
     ...config,
+    syncIntervalMs,
     ...definedOnly({ failureRateThreshold, slowCallRateThreshold, slowCallMs, windowMs }),
     minimumCalls,
     ...(windowMs === undefined ? { windowSize: options.windowSize } : {}),

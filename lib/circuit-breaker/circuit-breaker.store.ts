@@ -19,6 +19,8 @@ export interface CircuitConfig {
   readonly minimumCalls?: number;
   readonly windowSize?: number;
   readonly windowMs?: number;
+  /** Shared stores: how often a process merges its outcomes into the fleet's window (ms). */
+  readonly syncIntervalMs?: number;
 }
 
 /** Why a circuit opened. */

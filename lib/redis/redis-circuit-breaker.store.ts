@@ -13,10 +13,10 @@ import {
   type ForceRequest,
   type RecordRequest,
   type SnapshotRequest,
+  type TransitionListener,
 } from '../circuit-breaker/circuit-breaker.store.js';
 import { InMemoryCircuitBreakerStore } from '../circuit-breaker/in-memory-circuit-breaker.store.js';
 import { usesRates } from '../circuit-breaker/outcome-window.js';
-import { InvalidOptionsError } from '../core/invalid-options.error.js';
 import type { CircuitState } from '../core/events.js';
 import { checkNumber } from '../core/validate.js';
 import {
@@ -26,6 +26,7 @@ import {
   CB_RECOVER,
   CB_RELEASE_PROBE,
   CB_SNAPSHOT,
+  CB_WINDOW_SNAPSHOT,
 } from './lua/circuit-breaker.lua.js';
 import {
   RedisBackend,
@@ -36,6 +37,13 @@ import {
 import type { RedisClient } from './redis-client.js';
 import type { RedisBackendOptions } from './redis-options.js';
 import { RecoveryTimers, type RecoverReply } from './circuit-recovery-timers.js';
+import { CircuitWindowSync } from './circuit-window-sync.js';
+import {
+  WindowSyncScript,
+  windowArgs,
+  withWindowStats,
+  type WindowSyncReply,
+} from './circuit-window-script.js';
 import { RedisUnavailableError } from './redis-unavailable.error.js';
 
 /**
@@ -73,6 +81,8 @@ const STATES: Record<string, CircuitState> = { c: 'closed', o: 'open', h: 'half-
 const OUTCOMES: Record<CallOutcome, string> = { success: 's', failure: 'f', ignored: 'i' };
 const DEFAULT_STATE_TTL_MS = 86_400_000;
 const noop = (): void => undefined;
+/** The admission a window-opening's recovery timer is armed with (the timer only reads names). */
+const CLOSED: AdmittedCall = { admitted: true, epoch: 0, probe: false };
 
 /**
  * A circuit breaker shared by every process that uses the same Redis and key prefix: one state
@@ -83,6 +93,9 @@ const noop = (): void => undefined;
  * each process falls back to its own in-memory breaker.
  *
  * Round trips: admit 1, record 1 (0 for an ignored non-probe outcome), rejection while open 0.
+ * With a failure-rate or slow-call window, the closed path costs none: admission is answered
+ * from the closed state last learned, outcomes are batched and merged into the fleet's window
+ * once per `syncIntervalMs` (see CircuitWindowSync); probes cost a round trip each, as above.
  *
  * @publicApi
  * @example
@@ -107,6 +120,8 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
   private offsetMs: number | undefined;
   private listener?: ChannelListener;
   private readonly recovery = new RecoveryTimers((request, epoch) => this.recover(request, epoch));
+  private readonly windowScript: WindowSyncScript;
+  private readonly windows: CircuitWindowSync;
 
   constructor(
     client: RedisClient | RedisConnectionSpec | RedisBackend,
@@ -118,15 +133,25 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     this.stateTtlMs = stateTtlMs;
     this.backend = RedisBackend.of(client, backendOptions);
     this.channel = this.backend.channel('cb:transitions');
+    this.windowScript = new WindowSyncScript(this.backend, this.channel, {
+      ttl: (config) => this.ttl(config),
+      opened: (batch, reply) => this.openedByWindow(batch, reply),
+      learn: (circuit, epoch, closed) => this.windows.learn(circuit, epoch, closed),
+      forget: (circuit) => this.windows.forget(circuit),
+    });
+    this.windows = new CircuitWindowSync((batch) => this.windowScript.send(batch));
     this.backend.onClose(() => this.stop());
   }
 
   admit(request: AdmitRequest): CircuitAdmission | Promise<CircuitAdmission> {
     const { circuit, config } = request;
-    if (usesRates(config)) return Promise.reject(ratesUnsupported(circuit, config));
     const rejection = this.cachedRejection(circuit);
     if (rejection !== undefined) return rejection;
     if (!this.backend.available) return this.admitLocally(request);
+    if (usesRates(config)) {
+      const closed = this.windows.closedAdmission(circuit);
+      if (closed !== undefined) return closed; // window mode: the closed path asks nobody
+    }
     this.listenForTransitions();
     const token = `${this.tokenPrefix}:${++this.tokens}`;
     const args = [
@@ -157,6 +182,8 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     const { circuit, config, admission, outcome } = request;
     if (this.localAdmissions.has(admission)) return this.local.record(request);
     const token = (admission as RedisAdmittedCall).probeToken ?? '';
+    // Window mode, closed: the outcome joins this process's batch (or is stale): no round trip.
+    if (token === '' && usesRates(config)) return this.recordInWindow(request);
     // An ignored outcome of a non-probe call changes nothing: no round trip.
     if (outcome === 'ignored' && token === '') return undefined;
     if (!this.backend.available) return this.recordLocally(request, token);
@@ -178,6 +205,15 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
 
   snapshot(request: SnapshotRequest): CircuitSnapshot | Promise<CircuitSnapshot> {
     if (!this.backend.available) return this.local.snapshot(request);
+    if (usesRates(request.config)) {
+      const args = windowArgs(request.config);
+      return this.backend
+        .run(CB_WINDOW_SNAPSHOT, this.windowScript.keys(request.circuit), args)
+        .then(
+          (reply) => withWindowStats(toSnapshot(reply as SnapshotReply), reply as number[]),
+          () => this.local.snapshot(request),
+        );
+    }
     return this.backend.run(CB_SNAPSHOT, this.keys(request.circuit), []).then(
       (reply) => toSnapshot(reply as SnapshotReply),
       () => this.local.snapshot(request),
@@ -205,7 +241,17 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     }
   }
 
-  onApplicationShutdown(): Promise<void> {
+  /**
+   * Merges every pending window batch into the fleet's windows now, rather than at the end of
+   * its sync interval; settles once Redis answered each (a batch Redis refused is dropped).
+   */
+  flushWindows(): Promise<void> {
+    return this.windows.flush();
+  }
+
+  /** Sends the pending window batches first, so a graceful shutdown loses none. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.windows.flush();
     return this.backend.close();
   }
 
@@ -227,6 +273,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
       if (openUntil > 0) this.cacheOpen(circuit, epoch, openUntil - now);
       return { admitted: false, retryAfterMs, transition };
     }
+    this.windows.learn(circuit, epoch, code === 1);
     if (code === 1) return { admitted: true, epoch, probe: false };
     const probe: RedisAdmittedCall = {
       admitted: true,
@@ -256,6 +303,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     return this.backend.run(CB_RECOVER, this.keys(circuit), args).then((reply) => {
       const [code, newEpoch = 0] = reply as RecoverReply;
       if (code === 2) this.clearOpen(circuit, newEpoch);
+      if (code === 2) this.windows.learn(circuit, newEpoch, false);
       return reply as RecoverReply;
     });
   }
@@ -269,6 +317,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     const [code, epoch = 0, now = 0, openUntil = 0, from = 'c', to = 'c'] = reply;
     if (code !== 2) return undefined;
     this.offsetMs = now - Date.now();
+    this.windows.learn(circuit, epoch, to === 'c');
     if (to !== 'o') {
       this.clearOpen(circuit, epoch);
       return { from: STATES[from], to: STATES[to], at: now };
@@ -328,6 +377,7 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     if (parts.length < 5) return;
     const [code, epoch, openUntil, now] = [parts[0], +parts[1], +parts[2], +parts[3]];
     const circuit = parts.slice(4).join('|');
+    this.windows.learn(circuit, epoch, code === 'c');
     if (code !== 'o') return this.clearOpen(circuit, epoch);
     // Without a measured offset a skewed client clock could stretch the cache: never trust it
     // beyond the open time the message itself states.
@@ -336,7 +386,38 @@ export class RedisCircuitBreakerStore extends CircuitBreakerStore implements OnA
     this.cacheOpen(circuit, epoch, remaining);
   }
 
+  /** Window mode: an outcome of the closed path joins this process's batch. */
+  private recordInWindow(request: RecordRequest): CircuitTransition | undefined {
+    // Redis is unavailable: the outcome counts in this process's own window instead.
+    if (!this.backend.available) {
+      const { epoch } = this.local.snapshot(request);
+      return this.local.record({ ...request, admission: { admitted: true, epoch, probe: false } });
+    }
+    this.listenForTransitions();
+    this.windows.add(request);
+    return undefined;
+  }
+
+  /** A batch this process sent opened the circuit: cache it, report it, time its recovery. */
+  private openedByWindow(
+    batch: { circuit: string; config: CircuitConfig; onTransition?: TransitionListener },
+    reply: WindowSyncReply,
+  ): void {
+    const [, epoch, now, openUntil, , reason] = reply;
+    const opened: TransitionReply = [2, epoch, now, openUntil, 'c', 'o'];
+    const transition = this.toTransition(batch.circuit, opened, reason as CircuitOpenReason);
+    if (transition === undefined || batch.onTransition === undefined) return;
+    try {
+      batch.onTransition(transition);
+    } catch {
+      // The engine's listener only emits an event; a throwing subscriber is the app's to fix.
+    }
+    const request = { ...batch, admission: CLOSED, outcome: 'failure' as const };
+    this.recovery.arm(request, epoch, openUntil - now);
+  }
+
   private stop(): void {
+    this.windows.clear();
     this.recovery.clear();
     this.listener?.close();
     this.knownCircuits.clear();
@@ -355,14 +436,4 @@ function toSnapshot(reply: SnapshotReply): CircuitSnapshot {
     probesInFlight: s === 'h' ? probes : 0,
     forced,
   };
-}
-
-/** Failure-rate and slow-call windows are not served by this store yet: say so, loudly. */
-function ratesUnsupported(circuit: string, config: CircuitConfig): InvalidOptionsError {
-  const field =
-    config.failureRateThreshold !== undefined ? 'failureRateThreshold' : 'slowCallRateThreshold';
-  return new InvalidOptionsError(
-    `circuit "${circuit}": circuitBreaker.${field}`,
-    'is not supported by RedisCircuitBreakerStore yet (only the in-memory store has rate windows)',
-  );
 }

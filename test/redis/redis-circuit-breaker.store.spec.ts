@@ -220,17 +220,6 @@ describe('RedisCircuitBreakerStore on a healthy Redis', () => {
     expect(probe.transition).toBeUndefined();
   });
 
-  it('refuses a rate window (not served on Redis yet) with an InvalidOptionsError', async () => {
-    const config: CircuitConfig = { ...CONFIG, failureRateThreshold: 0.5, minimumCalls: 5 };
-
-    await expect(
-      Promise.resolve().then(() => a.admit({ circuit: fresh('rates'), config })),
-    ).rejects.toMatchObject({
-      name: 'InvalidOptionsError',
-      path: expect.stringContaining('circuitBreaker.failureRateThreshold'),
-    });
-  });
-
   it('keeps both keys of a circuit under one hash tag and the prefix', async () => {
     const circuit = fresh('tagged');
     await trip(a, circuit);

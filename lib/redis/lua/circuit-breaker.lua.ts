@@ -219,3 +219,138 @@ export const CB_RELEASE_PROBE = luaScript(
 return redis.call('ZREM', KEYS[2], ARGV[1])
 `,
 );
+
+/*
+ * The failure-rate / slow-call window of a closed circuit, fleet-wide:
+ *   KEYS[3] `win` HASH  e (the closed epoch it belongs to: another epoch reads empty), and
+ *     a count window: r = the last windowSize outcomes, one char each ('0' + 1 failure + 2 slow),
+ *       in the order their batches arrived (each process's calls in call order);
+ *     a time window: c<b>, f<b>, s<b> = calls, failures, slow calls of server-time bucket b of
+ *       width windowMs / 10; the window is the 10 buckets up to now's.
+ * ARGV[1..2] of both scripts: kind (n|t), windowSize or windowMs.
+ */
+const WINDOW = `
+local function count_chars(r, pattern)
+  local _, n = string.gsub(r, pattern, '')
+  return n
+end
+
+local function window_stats(kind, size, now)
+  if kind == 'n' then
+    local r = redis.call('HGET', KEYS[3], 'r') or ''
+    return string.len(r), count_chars(r, '[13]'), count_chars(r, '[23]')
+  end
+  local width = size / 10
+  local current = math.floor(now / width)
+  local fields = {}
+  for b = current - 9, current do
+    local id = string.format('%d', b)
+    table.insert(fields, 'c' .. id)
+    table.insert(fields, 'f' .. id)
+    table.insert(fields, 's' .. id)
+  end
+  local v = redis.call('HMGET', KEYS[3], unpack(fields))
+  local calls, failures, slow = 0, 0, 0
+  for i = 1, #v, 3 do
+    calls = calls + (tonumber(v[i]) or 0)
+    failures = failures + (tonumber(v[i + 1]) or 0)
+    slow = slow + (tonumber(v[i + 2]) or 0)
+  end
+  return calls, failures, slow
+end
+
+-- The window belongs to one closed spell: a window of another epoch is dropped.
+local function own_window(epoch)
+  if tonumber(redis.call('HGET', KEYS[3], 'e')) ~= epoch then
+    redis.call('DEL', KEYS[3])
+    redis.call('HSET', KEYS[3], 'e', epoch)
+  end
+end
+`;
+
+/**
+ * Merges one process's batch of outcomes into the window of its closed spell and opens the
+ * circuit when the merged window crosses a threshold. ARGV: kind, size, epoch, minimumCalls,
+ * failureRateThreshold (-1 unused), slowCallRateThreshold (-1 unused), recoveryWindowMs, ttlMs,
+ * channel, name, batch: for a count window the outcomes' chars in call order; for a time window
+ * `age,calls,failures,slow;...` (age: ms between the segment's last call and the send).
+ * Returns {code, epoch, now, openUntil, state, reason, calls, failures, slow}: code 0 the batch
+ * is stale (the circuit left that closed spell, or its state was lost), 1 merged, 2 opened.
+ */
+export const CB_WINDOW_SYNC = luaScript(
+  'cb_window_sync',
+  3,
+  `${SHARED}${WINDOW}
+local now = now_ms()
+local kind, size, epoch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local st = redis.call('HMGET', KEYS[1], 's', 'e', 'u')
+local s, e = st[1], tonumber(st[2])
+if s ~= 'c' or e ~= epoch then return {0, e or 0, now, tonumber(st[3]) or 0, s or ''} end
+local ttl = tonumber(ARGV[8])
+touch(KEYS[1], ttl) -- a closed circuit in use writes nothing else to its state
+own_window(epoch)
+local batch = ARGV[11]
+if kind == 'n' then
+  local r = (redis.call('HGET', KEYS[3], 'r') or '') .. batch
+  if string.len(r) > size then r = string.sub(r, -size) end
+  redis.call('HSET', KEYS[3], 'r', r)
+else
+  local width = size / 10
+  local current = math.floor(now / width)
+  for age, c, f, sl in string.gmatch(batch, '(%d+),(%d+),(%d+),(%d+)') do
+    local b = math.floor((now - tonumber(age)) / width)
+    if b > current - 10 then
+      local id = string.format('%d', b)
+      redis.call('HINCRBY', KEYS[3], 'c' .. id, c)
+      redis.call('HINCRBY', KEYS[3], 'f' .. id, f)
+      redis.call('HINCRBY', KEYS[3], 's' .. id, sl)
+    end
+  end
+  -- Drop the buckets that left the window (the hash holds a few dozen fields at most).
+  for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+    local b = tonumber(string.sub(field, 2))
+    if field ~= 'e' and b and b <= current - 10 then redis.call('HDEL', KEYS[3], field) end
+  end
+end
+touch(KEYS[3], ttl)
+local calls, failures, slow = window_stats(kind, size, now)
+local reason = ''
+if calls > 0 and calls >= tonumber(ARGV[4]) then
+  local fr, sr = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if fr >= 0 and failures / calls >= fr then reason = 'failure-rate'
+  elseif sr >= 0 and slow / calls >= sr then reason = 'slow-call-rate' end
+end
+if reason == '' then return {1, e, now, 0, 'c', '', calls, failures, slow} end
+e = e + 1
+local u = now + tonumber(ARGV[7])
+redis.call('HSET', KEYS[1], 's', 'o', 'e', e, 'u', u, 'x', 0)
+touch(KEYS[1], ttl)
+redis.call('DEL', KEYS[2], KEYS[3])
+publish(ARGV[9], 'o', e, u, now, ARGV[10])
+return {2, e, now, u, 'c', reason, calls, failures, slow}
+`,
+);
+
+/**
+ * CB_SNAPSHOT's reply followed by the window's calls, failures and slow calls (0 unless the
+ * circuit is closed). ARGV: kind, size. No writes.
+ */
+export const CB_WINDOW_SNAPSHOT = luaScript(
+  'cb_window_snapshot',
+  3,
+  `${WINDOW}
+local now = now_ms()
+local st = redis.call('HMGET', KEYS[1], 's', 'f', 'e', 'u', 'x')
+if not st[1] then return {'c', 0, 0, 0, 0, now, 0, 0, 0, 0} end
+local probes = 0
+if st[1] == 'h' then probes = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') end
+local forced = 0
+if st[1] == 'o' and st[5] == '1' then forced = 1 end
+local calls, failures, slow = 0, 0, 0
+if st[1] == 'c' and tonumber(redis.call('HGET', KEYS[3], 'e')) == tonumber(st[3]) then
+  calls, failures, slow = window_stats(ARGV[1], tonumber(ARGV[2]), now)
+end
+return {st[1], tonumber(st[2]), tonumber(st[3]), tonumber(st[4]), probes, now, forced,
+  calls, failures, slow}
+`,
+);
