@@ -65,16 +65,15 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
           inner = isPromiseLike(opened) ? await opened : opened;
           if (inner === undefined) return DONE; // left while it opened
         }
+        // No `finally`: it would enlarge every call's frame, and this is the per-item path.
         this.reading = true;
-        try {
-          result = await inner.next();
-        } finally {
-          this.reading = false;
-        }
+        result = await inner.next();
+        this.reading = false;
       } catch (error) {
+        this.reading = false;
         if (this.closed) return DONE; // the consumer left: what the upstream does now is moot
-        const decided = this.decide(error);
-        if (isPromiseLike(decided) ? await decided : decided) continue;
+        const again = this.decide(error);
+        if (isPromiseLike(again) ? await again : again) continue;
         return DONE; // left while `onError` decided
       }
       if (this.closed) return DONE;
