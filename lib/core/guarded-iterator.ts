@@ -15,19 +15,23 @@ export type Opened = AsyncIterator<unknown> | undefined;
  * Hand-written rather than an async generator: a generator queues `return()` until its next
  * `yield`, so a consumer that left during a stalled read, an admission or a backoff would not be
  * let go (nor its slot, probe or reservation freed) until another item came. Here `return()`
- * ends the stream and reaches the upstream at once, even while a `next()` is pending; the
- * pending `next()` then resolves done.
+ * ends the stream and reaches the upstream at once, even while a `next()` is pending; that
+ * `next()` resolves done when the upstream answers it (its `return()` usually makes it).
  *
  * Per item it costs what a hand-written `async next()` costs: one await of the upstream's
  * `next()`, no allocation of its own.
  */
 export abstract class GuardedIterator implements AsyncIterator<unknown> {
-  /** True once the stream ended, however it ended. */
-  protected closed = false;
+  private ended = false;
   private inner: AsyncIterator<unknown> | undefined;
   private opening: Promise<Opened> | undefined;
   /** True while a `next()` of the upstream is pending. */
   private reading = false;
+
+  /** True once the stream ended, however it ended: a subclass's async step checks it. */
+  protected get closed(): boolean {
+    return this.ended;
+  }
 
   /**
    * Opens the rest of the chain, once per attempt: after admission, a slot or a reservation
@@ -56,7 +60,7 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
 
   async next(): Promise<IteratorResult<unknown>> {
     for (;;) {
-      if (this.closed) return DONE;
+      if (this.ended) return DONE;
       let result: IteratorResult<unknown>;
       try {
         let inner = this.inner;
@@ -71,12 +75,12 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
         this.reading = false;
       } catch (error) {
         this.reading = false;
-        if (this.closed) return DONE; // the consumer left: what the upstream does now is moot
+        if (this.ended) return DONE; // the consumer left: what the upstream does now is moot
         const again = this.decide(error);
         if (isPromiseLike(again) ? await again : again) continue;
         return DONE; // left while `onError` decided
       }
-      if (this.closed) return DONE;
+      if (this.ended) return DONE;
       if (result.done) this.end().onDone();
       else this.onItem(result.value);
       return result;
@@ -84,7 +88,7 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
   }
 
   return(value?: unknown): Promise<IteratorResult<unknown>> {
-    if (this.closed) return Promise.resolve({ done: true, value });
+    if (this.ended) return Promise.resolve({ done: true, value });
     const inner = this.inner;
     const reading = this.reading;
     this.end().onAbandon();
@@ -117,7 +121,7 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
   private keep(inner: Opened): Opened {
     this.opening = undefined;
     if (inner === undefined) return undefined;
-    if (this.closed) {
+    if (this.ended) {
       void returnUpstream(inner, false); // opened after the consumer left: not wanted
       return undefined;
     }
@@ -141,7 +145,7 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
     return decided.then(
       (again) => this.decided(again, error),
       (failure: unknown) => {
-        if (this.closed) return false;
+        if (this.ended) return false;
         this.end();
         throw failure;
       },
@@ -149,14 +153,14 @@ export abstract class GuardedIterator implements AsyncIterator<unknown> {
   }
 
   private decided(again: boolean, error: unknown): boolean {
-    if (this.closed) return false;
+    if (this.ended) return false;
     if (again) return true;
     this.end();
     throw error;
   }
 
   private end(): this {
-    this.closed = true;
+    this.ended = true;
     this.inner = undefined;
     return this;
   }
