@@ -1,8 +1,7 @@
 import type { Call, Layer, Step } from '../core/layer.js';
+import { GuardedIterator, type Opened } from '../core/guarded-iterator.js';
 import type { BackpressurePermit } from './backpressure-permit.js';
 import type { BackpressureGuard } from './backpressure.policy.js';
-
-const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
 /**
  * Holds a slot while the rest of the chain runs, and frees it exactly once however the call
@@ -19,7 +18,7 @@ export class BackpressureLayer implements Layer {
 
   stream(next: Step, call: Call): AsyncIterable<unknown> {
     const guard = this.guard;
-    return { [Symbol.asyncIterator]: () => new GuardedIterator(guard, next, call) };
+    return { [Symbol.asyncIterator]: () => new SlotIterator(guard, next, call) };
   }
 
   answersWithoutExecution(next: Step, call: Call): boolean {
@@ -32,70 +31,49 @@ export class BackpressureLayer implements Layer {
  * frees it when the stream finishes or throws, or at once when the consumer leaves
  * (`return()`, an unsubscribe), even mid-`next()`, or while it still waits for a slot.
  */
-class GuardedIterator implements AsyncIterator<unknown> {
+class SlotIterator extends GuardedIterator {
   private permit: BackpressurePermit | undefined;
-  private inner: AsyncIterator<unknown> | undefined;
-  private opening: Promise<void> | undefined;
   private readonly leave = new AbortController();
-  private closed = false;
 
   constructor(
     private readonly guard: BackpressureGuard,
     private readonly step: Step,
     private readonly call: Call,
-  ) {}
-
-  async next(): Promise<IteratorResult<unknown>> {
-    if (this.closed) return DONE;
-    if (this.inner === undefined) {
-      await (this.opening ??= this.open());
-      if (this.closed || this.inner === undefined) return DONE; // left while waiting for a slot
-    }
-    try {
-      const result = await this.inner.next();
-      if (result.done) this.finish();
-      return result;
-    } catch (error) {
-      this.finish();
-      throw error;
-    }
+  ) {
+    super();
   }
 
-  return(value?: unknown): Promise<IteratorResult<unknown>> {
-    if (!this.closed) {
-      this.closed = true;
-      this.leave.abort();
-      this.releasePermit(true);
-      const inner = this.inner;
-      if (inner?.return) Promise.resolve(inner.return()).catch(() => undefined);
-    }
-    return Promise.resolve({ done: true, value });
-  }
-
-  private async open(): Promise<void> {
-    if (!this.step.answersWithoutExecution(this.call)) {
-      let permit: BackpressurePermit;
-      try {
-        permit = await this.guard.acquire(this.leave.signal);
-      } catch (error) {
-        if (this.closed) return; // the consumer left while waiting: nothing to report
-        this.closed = true;
+  protected override open(): Opened | Promise<Opened> {
+    if (this.step.answersWithoutExecution(this.call)) return this.openStream();
+    return this.guard.acquire(this.leave.signal).then(
+      (permit) => {
+        if (this.closed) return void permit.release();
+        this.permit = permit;
+        return this.openStream();
+      },
+      (error: unknown) => {
+        if (this.closed) return undefined; // the consumer left while waiting: nothing to report
         throw error;
-      }
-      if (this.closed) return permit.release();
-      this.permit = permit;
-    }
-    try {
-      this.inner = this.step.stream(this.call)[Symbol.asyncIterator]();
-    } catch (error) {
-      this.finish();
-      throw error;
-    }
+      },
+    );
   }
 
-  private finish(): void {
-    this.closed = true;
+  protected override onDone(): void {
     this.releasePermit(false);
+  }
+
+  protected override onError(): boolean {
+    this.releasePermit(false);
+    return false;
+  }
+
+  protected override onAbandon(): void {
+    this.leave.abort();
+    this.releasePermit(true);
+  }
+
+  private openStream(): AsyncIterator<unknown> {
+    return this.step.stream(this.call)[Symbol.asyncIterator]();
   }
 
   /**

@@ -1,10 +1,8 @@
 import type { Call, Layer, Step } from '../core/layer.js';
 import { isPromiseLike } from '../core/maybe-promise.js';
-import { returnUpstream } from '../core/streams.js';
+import { GuardedIterator, type Opened } from '../core/guarded-iterator.js';
 import type { AdmittedCall, CircuitAdmission } from './circuit-breaker.store.js';
 import type { CircuitBreakerPolicy } from './circuit-breaker.policy.js';
-
-const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
 /**
  * Admits or rejects each call before it runs and records its outcome. For a stream, an error
@@ -59,90 +57,60 @@ export class CircuitBreakerLayer implements Layer {
 }
 
 /**
- * A stream admitted at its first `next()`, whose outcome is recorded exactly once. Hand-written
- * rather than an async generator: a generator queues `return()` until its next `yield`, so a
- * consumer that left during a stalled read would neither tear the upstream down nor free a
- * half-open probe slot until another item came. Here `return()` settles the outcome as ignored
- * and forwards to the upstream at once.
+ * A stream admitted at its first `next()`, whose outcome is recorded exactly once. `return()`
+ * settles it as ignored and reaches the upstream at once, even mid-read (see GuardedIterator), so
+ * a consumer that left a stalled read frees a half-open probe slot at once.
  */
-class BreakerIterator implements AsyncIterator<unknown> {
-  private inner: AsyncIterator<unknown> | undefined;
-  private opening: Promise<void> | undefined;
+class BreakerIterator extends GuardedIterator {
   /** The admission whose outcome is still to be recorded. */
   private admission: AdmittedCall | undefined;
   /** When the stream was admitted, if the breaker times calls (`slowCallMs`). */
   private startedAt: number | undefined;
-  /** True while a `next()` of the inner iterator is pending. */
-  private reading = false;
-  private closed = false;
 
   constructor(
     private readonly policy: CircuitBreakerPolicy,
     private readonly step: Step,
     private readonly call: Call,
-  ) {}
-
-  async next(): Promise<IteratorResult<unknown>> {
-    if (this.closed) return DONE;
-    if (this.inner === undefined) {
-      await (this.opening ??= this.open());
-      if (this.closed || this.inner === undefined) return DONE; // left while being admitted
-    }
-    let result: IteratorResult<unknown>;
-    this.reading = true;
-    try {
-      result = await this.inner.next();
-    } catch (error) {
-      if (!this.closed) this.fail(error);
-      return DONE; // the consumer left mid-read: its outcome is already recorded as ignored
-    } finally {
-      this.reading = false;
-    }
-    if (this.closed) return DONE;
-    if (result.done) this.settle('success');
-    return result;
+  ) {
+    super();
   }
 
-  return(value?: unknown): Promise<IteratorResult<unknown>> {
-    if (this.closed) return Promise.resolve({ done: true, value });
-    this.settle('ignored');
-    const inner = this.inner;
-    this.inner = undefined;
-    return returnUpstream(inner, this.reading, value);
-  }
-
-  private async open(): Promise<void> {
+  protected override async open(): Promise<Opened> {
     const admission = await this.policy.admit();
     if (!admission.admitted) {
-      if (this.closed) return; // the consumer left while waiting: nothing to report
-      this.closed = true;
+      if (this.closed) return undefined; // the consumer left while waiting: nothing to report
       throw this.policy.rejection(admission);
     }
-    if (this.closed) return this.policy.settle(admission, 'ignored'); // left while admitted
+    if (this.closed) {
+      this.policy.settle(admission, 'ignored'); // left while being admitted
+      return undefined;
+    }
     this.admission = admission;
     this.startedAt = this.policy.startTime();
-    try {
-      this.inner = this.step.stream(this.call)[Symbol.asyncIterator]();
-    } catch (error) {
-      this.fail(error);
-    }
+    return this.step.stream(this.call)[Symbol.asyncIterator]();
   }
 
-  /** Records a stream error (unless the call's signal aborted) and rethrows it. */
-  private fail(error: unknown): never {
+  protected override onDone(): void {
+    this.settle('success');
+  }
+
+  protected override onAbandon(): void {
+    this.settle('ignored');
+  }
+
+  /** Records a stream error (unless the call's signal aborted); the stream ends with it. */
+  protected override onError(error: unknown): boolean {
     const admission = this.admission;
     this.admission = undefined;
-    this.closed = true;
     if (admission !== undefined) {
       if (this.call.signal?.aborted) this.policy.settle(admission, 'ignored');
       else this.policy.settleError(admission, error, this.startedAt);
     }
-    throw error;
+    return false;
   }
 
-  /** Ends the stream and records its outcome, once. */
+  /** Records the outcome, once. */
   private settle(outcome: 'success' | 'ignored'): void {
-    this.closed = true;
     const admission = this.admission;
     if (admission === undefined) return;
     this.admission = undefined;

@@ -161,6 +161,11 @@ export class StreamCursor implements AsyncIterator<unknown> {
 /**
  * Defers `start` to the first `next()`, as an async generator would: a stream decides (and
  * starts work) only when someone reads it.
+ *
+ * Not a GuardedIterator: it guards nothing per item, and hands the upstream's own promise
+ * through; the base's `await` of each read would add a turn per item. Its `return()` forwards
+ * to a cursor (whose `return()` never waits) or, for a key whose running flight is of the other
+ * kind, to the rest of the chain, whose guarding layers never wait mid-read either.
  */
 export class LazyIterator implements AsyncIterator<unknown> {
   private inner: AsyncIterator<unknown> | undefined;

@@ -1,3 +1,4 @@
+import { GuardedIterator } from '../core/guarded-iterator.js';
 import type { Call, Layer, Step } from '../core/layer.js';
 import {
   isAsyncIterable,
@@ -12,8 +13,6 @@ import {
   type ResolvedFallbackOptions,
 } from './fallback-options.js';
 import { StreamInterruptedError } from './stream-interrupted.error.js';
-
-const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
 /**
  * Replaces a failure of the rest of the chain with what the handler returns. Skipped when
@@ -59,73 +58,46 @@ export class FallbackLayer implements Layer {
 
 /**
  * Reads the rest of the chain and, on a failure the layer applies to, switches once to the
- * handler's stream. Hand-written for the same reason as the retry layer's: `return()` must
- * reach the running source at once, even mid-read.
+ * handler's stream. `return()` reaches the running source at once, even mid-read, or drops the
+ * handler's stream when it comes after the consumer left (see GuardedIterator).
  */
-class FallbackIterator implements AsyncIterator<unknown> {
-  private inner: AsyncIterator<unknown> | undefined;
+class FallbackIterator extends GuardedIterator {
   private delivered = 0;
   private fellBack = false;
-  private reading = false;
-  private closed = false;
+  /** The handler's stream, opened by the next `open()`. */
+  private replacement: AsyncIterator<unknown> | undefined;
 
   constructor(
     private readonly layer: FallbackLayer,
     private readonly step: Step,
     private readonly call: Call,
-  ) {}
-
-  async next(): Promise<IteratorResult<unknown>> {
-    for (;;) {
-      if (this.closed) return DONE;
-      let result: IteratorResult<unknown>;
-      try {
-        const inner = (this.inner ??= this.step.stream(this.call)[Symbol.asyncIterator]());
-        this.reading = true;
-        try {
-          result = await inner.next();
-        } finally {
-          this.reading = false;
-        }
-      } catch (error) {
-        if (this.closed) return DONE;
-        await this.switchToFallback(error);
-        continue;
-      }
-      if (this.closed) return DONE;
-      if (result.done) this.closed = true;
-      else this.delivered++;
-      return result;
-    }
+  ) {
+    super();
   }
 
-  return(value?: unknown): Promise<IteratorResult<unknown>> {
-    if (this.closed) return Promise.resolve({ done: true, value });
-    this.closed = true;
-    const inner = this.inner;
-    this.inner = undefined;
-    return returnUpstream(inner, this.reading, value);
+  protected override open(): AsyncIterator<unknown> {
+    const replacement = this.replacement;
+    if (replacement === undefined) return this.step.stream(this.call)[Symbol.asyncIterator]();
+    this.replacement = undefined;
+    return replacement;
   }
 
-  /** Opens the handler's stream in place of the failed one, or throws the failure on. */
-  private async switchToFallback(error: unknown): Promise<void> {
-    this.inner = undefined;
-    if (this.fellBack || !this.layer.appliesTo(error, this.call)) {
-      this.closed = true;
-      throw error;
-    }
+  protected override onItem(): void {
+    this.delivered++;
+  }
+
+  /** Takes the handler's stream in place of the failed one, or lets the failure end the stream. */
+  protected override async onError(error: unknown): Promise<boolean> {
+    if (this.fellBack || !this.layer.appliesTo(error, this.call)) return false;
     this.fellBack = true;
     const reason = this.delivered === 0 ? error : new StreamInterruptedError(error, this.delivered);
-    let replacement: AsyncIterator<unknown>;
-    try {
-      replacement = iteratorOf(await this.layer.handler(this.call.self, reason, this.call.args));
-    } catch (failure) {
-      this.closed = true;
-      throw failure;
-    }
+    const replacement = iteratorOf(
+      await this.layer.handler(this.call.self, reason, this.call.args),
+    );
     // The consumer left while the handler was working: its stream is not wanted.
     if (this.closed) void returnUpstream(replacement, false);
-    else this.inner = replacement;
+    else this.replacement = replacement;
+    return true;
   }
 }
 

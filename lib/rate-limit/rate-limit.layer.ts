@@ -1,4 +1,5 @@
 import type { Call, Layer, Step } from '../core/layer.js';
+import { GuardedIterator, type Opened } from '../core/guarded-iterator.js';
 import { isPromiseLike } from '../core/maybe-promise.js';
 import type { RateLimiter, RateLimitTicket } from './rate-limiter.js';
 
@@ -51,8 +52,7 @@ export class RateLimitLayer implements Layer {
  * Reserves at the first `next()`, and charges when the stream ends, from the usage its last
  * item reports. A stream left early keeps its estimate.
  */
-class LimitedIterator implements AsyncIterator<unknown> {
-  private inner: AsyncIterator<unknown> | undefined;
+class LimitedIterator extends GuardedIterator {
   private ticket: RateLimitTicket | undefined;
   private last: unknown;
 
@@ -60,30 +60,32 @@ class LimitedIterator implements AsyncIterator<unknown> {
     private readonly limiter: RateLimiter,
     private readonly step: Step,
     private readonly call: Call,
-  ) {}
-
-  async next(): Promise<IteratorResult<unknown>> {
-    if (this.inner === undefined) {
-      const bypass = this.step.answersWithoutExecution(this.call);
-      if (!bypass) this.ticket = await this.limiter.acquire(this.call.args, this.call.signal);
-      this.inner = this.step.stream(this.call)[Symbol.asyncIterator]();
-    }
-    let result: IteratorResult<unknown>;
-    try {
-      result = await this.inner.next();
-    } catch (error) {
-      if (this.ticket !== undefined) this.limiter.failed(error);
-      throw error;
-    }
-    if (!result.done) this.last = result.value;
-    else if (this.ticket !== undefined) this.limiter.settle(this.ticket, this.last);
-    return result;
+  ) {
+    super();
   }
 
-  async return(value?: unknown): Promise<IteratorResult<unknown>> {
-    const inner = this.inner;
-    this.inner = undefined;
-    await inner?.return?.(value);
-    return { done: true, value };
+  protected override open(): Opened | Promise<Opened> {
+    if (this.step.answersWithoutExecution(this.call)) return this.openStream();
+    const ticket = this.limiter.acquire(this.call.args, this.call.signal);
+    if (!isPromiseLike(ticket)) return this.openStream(ticket);
+    return ticket.then((t) => (this.closed ? undefined : this.openStream(t)));
+  }
+
+  protected override onItem(value: unknown): void {
+    this.last = value;
+  }
+
+  protected override onDone(): void {
+    if (this.ticket !== undefined) this.limiter.settle(this.ticket, this.last);
+  }
+
+  protected override onError(error: unknown): boolean {
+    if (this.ticket !== undefined) this.limiter.failed(error);
+    return false;
+  }
+
+  private openStream(ticket?: RateLimitTicket): AsyncIterator<unknown> {
+    this.ticket = ticket;
+    return this.step.stream(this.call)[Symbol.asyncIterator]();
   }
 }

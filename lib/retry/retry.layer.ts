@@ -1,8 +1,6 @@
 import type { Call, Layer, Step } from '../core/layer.js';
-import { returnUpstream } from '../core/streams.js';
+import { GuardedIterator } from '../core/guarded-iterator.js';
 import type { RetryPolicy } from './retry.policy.js';
-
-const DONE: IteratorResult<unknown> = { done: true, value: undefined };
 
 /**
  * Retries the rest of the chain. A stream is retried only when it failed before its first item.
@@ -28,92 +26,61 @@ export class RetryLayer implements Layer {
 
 /**
  * A stream that opens the rest of the chain at the first `next()` and opens it again after a
- * failure before the first item, waiting the policy's delay in between. Hand-written rather than
- * an async generator: a generator queues `return()` until its next `yield`, so a consumer that
- * left during a stalled read or a backoff would not be let go until another item came (or every
- * attempt ran). Here `return()` ends the backoff and forwards to the running attempt at once.
+ * failure before the first item, waiting the policy's delay in between. `return()` ends the
+ * backoff and reaches the running attempt at once (see GuardedIterator).
  */
-class RetryingIterator implements AsyncIterator<unknown> {
-  private inner: AsyncIterator<unknown> | undefined;
+class RetryingIterator extends GuardedIterator {
   /** Aborted by `return()`: ends a backoff; created on the first backoff only. */
   private leave: AbortController | undefined;
   private attempt = 1;
   private previousDelay = 0;
   /** True once the current attempt delivered an item: from then on a failure is final. */
   private started = false;
-  /** True while a `next()` of the inner iterator is pending. */
-  private reading = false;
-  private closed = false;
 
   constructor(
     private readonly policy: RetryPolicy,
     private readonly step: Step,
     private readonly call: Call,
-  ) {}
-
-  async next(): Promise<IteratorResult<unknown>> {
-    for (;;) {
-      if (this.closed) return DONE;
-      let result: IteratorResult<unknown>;
-      try {
-        if (this.inner === undefined && this.attempt === 1) this.policy.started();
-        const inner = (this.inner ??= this.step.stream(this.call)[Symbol.asyncIterator]());
-        this.reading = true;
-        try {
-          result = await inner.next();
-        } finally {
-          this.reading = false;
-        }
-      } catch (error) {
-        if (this.closed) return DONE; // the consumer left: what the attempt does now is moot
-        await this.failed(error);
-        continue;
-      }
-      if (this.closed) return DONE;
-      if (result.done) this.closed = true;
-      else this.started = true;
-      return result;
-    }
+  ) {
+    super();
   }
 
-  return(value?: unknown): Promise<IteratorResult<unknown>> {
-    if (this.closed) return Promise.resolve({ done: true, value });
-    this.closed = true;
+  protected override open(): AsyncIterator<unknown> {
+    if (this.attempt === 1) this.policy.started();
+    return this.step.stream(this.call)[Symbol.asyncIterator]();
+  }
+
+  protected override onItem(): void {
+    this.started = true;
+  }
+
+  protected override onAbandon(): void {
     this.leave?.abort();
-    const inner = this.inner;
-    this.inner = undefined;
-    return returnUpstream(inner, this.reading, value);
   }
 
   /** Waits before the next attempt, or throws when this failure is final. */
-  private async failed(error: unknown): Promise<void> {
+  protected override async onError(error: unknown): Promise<boolean> {
     const { policy, attempt } = this;
-    this.inner = undefined;
     const signal = this.call.signal;
     const delay =
       this.started || signal?.aborted
         ? undefined
         : policy.nextDelay(error, attempt, this.previousDelay);
     if (delay === undefined) {
-      this.closed = true;
       throw this.started || signal?.aborted ? error : policy.giveUp(error, attempt);
     }
-    if (!(await policy.budgetAllows(error))) {
-      this.closed = true;
-      throw error;
-    }
+    if (!(await policy.budgetAllows(error))) return false;
     policy.reportScheduled(error, attempt, delay);
     try {
       await this.backoff(delay, signal);
     } catch (reason) {
-      if (this.closed) return; // `return()` ended the wait; `next()` sees `closed`
-      this.closed = true;
+      if (this.closed) return false; // `return()` ended the wait: the base ends as left
       throw reason; // the call's signal aborted
     }
     this.previousDelay = delay;
     this.attempt = attempt + 1;
+    return true;
   }
-
   /** Sleeps `delay`, ended early by `return()` or by the call's signal. */
   private async backoff(delay: number, signal: AbortSignal | undefined): Promise<void> {
     const leave = (this.leave ??= new AbortController());

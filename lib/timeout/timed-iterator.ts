@@ -40,6 +40,11 @@ class StreamDeadline extends DeadlineEntry {
  * (a slow consumer is not the source's fault). On expiry the attempt's signal aborts with the
  * `TimeoutError`, the source is told to stop (`return()`, which unsubscribes an Observable), and
  * the pending `next()` rejects with the error at once; with none pending, the next one does.
+ *
+ * Not a GuardedIterator: that base awaits the upstream's `next()`, and a deadline must answer
+ * the pending `next()` while that read is still outstanding (and drop its late answer). Racing
+ * each read against the deadlines would cost an allocation per item, so reads are answered
+ * from a queue of waiting readers instead; `return()` still goes through `returnUpstream`.
  */
 export class TimedIterator implements AsyncIterator<unknown> {
   private inner: AsyncIterator<unknown> | undefined;
