@@ -1,5 +1,5 @@
 import diagnostics, { type Channel } from 'node:diagnostics_channel';
-import type { OrchestratorEvent, OrchestratorEventType } from './events.js';
+import type { OrchestratorEvent, OrchestratorEventType } from './event-types.js';
 
 /** The prefix of every channel: `nestjs-orchestrator:<event type>`. */
 export const DIAGNOSTICS_CHANNEL_PREFIX = 'nestjs-orchestrator:';

@@ -1,3 +1,4 @@
+import { isOrchestratorError } from './orchestrator.error.js';
 /**
  * Reads how long a failed call asks to be left alone, in ms, from the shapes that LLM SDKs
  * (openai, @anthropic-ai/sdk) and HTTP clients use: `retryAfterMs`, then the headers
@@ -25,6 +26,9 @@ export function retryAfterHintMs(error: unknown, now: number = Date.now()): numb
  * `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` (the later of the two).
  */
 export function rateLimitResetHintMs(error: unknown, now: number = Date.now()): number | undefined {
+  // The library's own refusals (an open circuit below the limiter) carry a `retryAfterMs` too,
+  // but they say nothing of the provider's limits: they never pause the limiter.
+  if (isOrchestratorError(error)) return undefined;
   const status = statusOf(error);
   if (status !== undefined && status !== 429) return undefined;
   const hint = retryAfterHintMs(error, now);

@@ -260,3 +260,13 @@ describe('RateLimitOptions validation', () => {
     expect(() => new RateLimiter('x', options as RateLimitOptions)).toThrow(message);
   });
 });
+
+describe('RateLimiter: the library’s own refusals', () => {
+  it('never cools down on an open circuit below it, whatever its retryAfterMs', async () => {
+    const { limiter, events } = limiterWith({ requests: perSecond(10) });
+    const { CircuitOpenError } = await import('../circuit-breaker/circuit-open.error.js');
+    limiter.failed(new CircuitOpenError('llm', 30_000));
+    expect(events.filter((e) => e.type === 'rate-limit.cooldown')).toEqual([]);
+    expect(limiter.acquire([])).toEqual({ units: { requests: 1 } });
+  });
+});
