@@ -149,8 +149,10 @@ export function gatewayPolicies(config: GatewayConfig): Record<string, PolicyOpt
   // Only the provider's trouble counts against a circuit: a 400 (our bad request) does not; a
   // timeout does.
   const circuitBreaker = { ...config.circuitBreaker, isFailure: isProviderTrouble };
-  // A timed-out attempt is not retried: the secondary model answers instead (`@Fallback`).
-  const retry = { ...config.retry, jitter: 'full' as const, retryOn: isRetryableLlmError };
+  // A timed-out attempt is not retried (isRetryableLlmError would): the secondary model answers
+  // instead (`@Fallback`).
+  const retryOn = (error: unknown) => !isTimeoutError(error) && isRetryableLlmError(error);
+  const retry = { ...config.retry, jitter: 'full' as const, retryOn };
   const { callMs, streamMs, firstTokenMs, idleMs } = config.timeout;
   const streamTimeout = { ms: streamMs, firstItemMs: Math.min(firstTokenMs, streamMs), idleMs };
   // The key leaves out the signal and the stream's transcript: they say who waits, not what for.
@@ -191,10 +193,9 @@ function gatewayRateLimit(config: GatewayConfig): PolicyOptions['rateLimit'] {
       actual: usedTokens,
     },
     maxWaitMs,
-    // Off because the library also reads a reset hint from an error without an HTTP status
-    // that carries `retryAfterMs`, which a CircuitOpenError from the layer below does: an open
-    // circuit would pause the limiter for every caller. The provider's 429s are still waited
-    // out per call by `@Retry` (Retry-After), and our limits keep us below them anyway.
+    // Off in the sample: our limits keep the gateway below the provider's, and the demo's
+    // provider-429 phase shows `@Retry` waiting out Retry-After per call. On (the default), a
+    // provider 429 with a reset hint pauses every caller of the limiter until the reset.
     cooldownFromErrors: false,
   };
 }
