@@ -57,7 +57,7 @@ describe('the gateway observability routes', () => {
     expect((await chat('count my tokens')).status).toBe(200);
     const { body } = await text('/metrics');
     expect(body).toMatch(
-      /gen_ai_client_operation_duration_count\{[^}]*gen_ai_operation_name="chat"[^}]*gen_ai_request_model="gpt-fake"[^}]*\} [1-9]/,
+      /gen_ai_client_operation_duration_count\{[^}]*gen_ai_operation_name="chat"[^}]*gen_ai_request_model="gpt-primary"[^}]*\} [1-9]/,
     );
     expect(body).toMatch(
       /gen_ai_client_token_usage_count\{[^}]*gen_ai_token_type="input"[^}]*\} [1-9]/,
