@@ -1,0 +1,113 @@
+/** The faults the soak injects, and the degraded mode a worker may enter by itself. */
+export type FaultType =
+  'redis-pause' | 'redis-restart' | 'client-kill' | 'slow-command' | 'worker-kill' | 'degraded';
+
+interface FaultWindow {
+  type: FaultType;
+  start: number;
+  /** When the fault ended; undefined while it lasts. */
+  healedAt?: number;
+}
+
+/**
+ * When each fault started and healed, on the parent's `performance.now()` clock, and so which
+ * bound applies to a moment. A worker kill is listed (it excuses a takeover of the dead
+ * owner's dedupe keys) but loosens nothing else: the cap holds through it.
+ */
+export class FaultLog {
+  readonly windows: FaultWindow[] = [];
+  readonly injected = new Map<FaultType, number>();
+  private readonly degradedWorkers = new Set<number>();
+  private degradedWindow?: FaultWindow;
+
+  /**
+   * @param healMs how long after a fault heals its looser bound still applies
+   * @param startedAt the soak's start, for the times printed
+   */
+  constructor(
+    private readonly healMs: number,
+    readonly startedAt = performance.now(),
+  ) {}
+
+  begin(type: FaultType, now = performance.now()): FaultWindow {
+    const window: FaultWindow = { type, start: now };
+    this.windows.push(window);
+    if (type !== 'degraded') this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
+    console.log(
+      `  ${this.time(now)} ${type}${type === 'degraded' ? ` (${[...this.degradedWorkers].map((w) => `w${w}`).join(', ')})` : ''}`,
+    );
+    return window;
+  }
+
+  heal(window: FaultWindow, now = performance.now()): void {
+    window.healedAt = now;
+    console.log(
+      `  ${this.time(now)} ${window.type} healed after ${Math.round(now - window.start)} ms`,
+    );
+  }
+
+  /** Seconds since the soak started, as printed. */
+  time(at: number): string {
+    return `${((at - this.startedAt) / 1000).toFixed(1)} s`;
+  }
+
+  /** The latest fault before `now`, for a violation's detail. */
+  describeLast(now: number): string {
+    const last = this.windows.filter((w) => w.start <= now).at(-1);
+    if (last === undefined) return 'no fault yet';
+    const healed =
+      last.healedAt === undefined
+        ? 'not healed'
+        : `healed ${Math.round(now - last.healedAt)} ms ago`;
+    return `last fault ${last.type} ${healed}`;
+  }
+
+  /** A worker's store switched to degraded mode or recovered; one window spans them all. */
+  degraded(worker: number, isDegraded: boolean): void {
+    if (isDegraded) this.degradedWorkers.add(worker);
+    else this.degradedWorkers.delete(worker);
+    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded');
+    else if (this.degradedWindow !== undefined) {
+      this.heal(this.degradedWindow);
+      this.degradedWindow = undefined;
+    }
+  }
+
+  /** A killed worker never reports its recovery. */
+  forgetWorker(worker: number): void {
+    if (this.degradedWorkers.has(worker)) this.degraded(worker, false);
+  }
+
+  /** The faults (other than worker kills) whose looser bound applies at `now`. */
+  activeAt(now: number): FaultWindow[] {
+    return this.windows.filter(
+      (w) => w.type !== 'worker-kill' && w.start <= now && !this.over(w, now),
+    );
+  }
+
+  /** Whether a fault (other than a worker kill) touched the span [from, to]. */
+  touched(from: number, to: number): boolean {
+    return this.windows.some(
+      (w) => w.type !== 'worker-kill' && w.start <= to && !this.over(w, from),
+    );
+  }
+
+  /** The phase a moment belongs to, for the summary: 'steady' or the latest fault's type. */
+  phaseAt(now: number): string {
+    const active = this.activeAt(now);
+    const injected = active.filter((w) => w.type !== 'degraded');
+    if (injected.length > 0) return injected[injected.length - 1].type;
+    return active.length > 0 ? 'degraded (not injected)' : 'steady';
+  }
+
+  /** Drops windows long over, so the log stays small in a long run. */
+  prune(now: number, keepMs: number): void {
+    const old = (w: FaultWindow) => w.healedAt !== undefined && w.healedAt + keepMs < now;
+    for (let i = this.windows.length - 1; i >= 0; i--)
+      if (old(this.windows[i])) this.windows.splice(i, 1);
+  }
+
+  private over(window: FaultWindow, now: number): boolean {
+    return window.healedAt !== undefined && window.healedAt + this.healMs < now;
+  }
+}
