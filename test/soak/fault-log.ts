@@ -1,6 +1,15 @@
-/** The faults the soak injects, and the degraded mode a worker may enter by itself. */
+/** The faults the soak injects, and what a worker's stores report by themselves. */
 export type FaultType =
-  'redis-pause' | 'redis-restart' | 'client-kill' | 'slow-command' | 'worker-kill' | 'degraded';
+  | 'redis-pause'
+  | 'redis-restart'
+  | 'client-kill'
+  | 'slow-command'
+  | 'worker-kill'
+  | 'degraded'
+  | 'redis-error';
+
+/** Reported by the workers' stores rather than injected. */
+const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error'];
 
 interface FaultWindow {
   type: FaultType;
@@ -32,15 +41,20 @@ export class FaultLog {
   begin(type: FaultType, now = performance.now()): FaultWindow {
     const window: FaultWindow = { type, start: now };
     this.windows.push(window);
-    if (type !== 'degraded') this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
+    if (!NOT_INJECTED.includes(type)) this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
+    if (type !== 'redis-error') this.print(now, window);
+    return window;
+  }
+
+  private print(now: number, { type }: FaultWindow): void {
     console.log(
       `  ${this.time(now)} ${type}${type === 'degraded' ? ` (${[...this.degradedWorkers].map((w) => `w${w}`).join(', ')})` : ''}`,
     );
-    return window;
   }
 
   heal(window: FaultWindow, now = performance.now()): void {
     window.healedAt = now;
+    if (window.type === 'redis-error') return;
     console.log(
       `  ${this.time(now)} ${window.type} healed after ${Math.round(now - window.start)} ms`,
     );
@@ -73,19 +87,30 @@ export class FaultLog {
     }
   }
 
+  /**
+   * A store reported a failed Redis operation (a timeout on a starved machine, say) without
+   * an injected fault: the operation ran up to `operationTimeoutMs` before it failed, and its
+   * fallback (a dedupe claim made in-process) is what the docs allow for a failure.
+   */
+  redisError(operationTimeoutMs: number, now = performance.now()): void {
+    this.heal(this.begin('redis-error', now - operationTimeoutMs), now);
+  }
+
   /** A killed worker never reports its recovery. */
   forgetWorker(worker: number): void {
     if (this.degradedWorkers.has(worker)) this.degraded(worker, false);
   }
 
-  /** The faults (other than worker kills) whose looser bound applies at `now`. */
+  /**
+   * The faults whose looser cap applies at `now`. Not a worker kill, nor a lone failed
+   * operation: an acquire that fails before degraded mode is refused, never granted.
+   */
   activeAt(now: number): FaultWindow[] {
-    return this.windows.filter(
-      (w) => w.type !== 'worker-kill' && w.start <= now && !this.over(w, now),
-    );
+    const loosens = (w: FaultWindow) => w.type !== 'worker-kill' && w.type !== 'redis-error';
+    return this.windows.filter((w) => loosens(w) && w.start <= now && !this.over(w, now));
   }
 
-  /** Whether a fault (other than a worker kill) touched the span [from, to]. */
+  /** Whether a fault (other than a worker kill), or a failed operation, touched [from, to]. */
   touched(from: number, to: number): boolean {
     return this.windows.some(
       (w) => w.type !== 'worker-kill' && w.start <= to && !this.over(w, from),
@@ -95,7 +120,7 @@ export class FaultLog {
   /** The phase a moment belongs to, for the summary: 'steady' or the latest fault's type. */
   phaseAt(now: number): string {
     const active = this.activeAt(now);
-    const injected = active.filter((w) => w.type !== 'degraded');
+    const injected = active.filter((w) => !NOT_INJECTED.includes(w.type));
     if (injected.length > 0) return injected[injected.length - 1].type;
     return active.length > 0 ? 'degraded (not injected)' : 'steady';
   }

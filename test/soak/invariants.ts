@@ -89,6 +89,7 @@ export class Invariants {
       this.count(this.storeEvents, message.event);
       if (message.event === 'redis.degraded') this.faults.degraded(worker, true);
       if (message.event === 'redis.recovered') this.faults.degraded(worker, false);
+      if (message.event === 'redis.error') this.faults.redisError(this.settings.operationTimeoutMs);
     }
   }
 

@@ -5,6 +5,7 @@ import type { SoakSettings } from './soak-protocol.js';
 
 const WORKER = new URL('./soak-worker.ts', import.meta.url);
 const STOP_TIMEOUT_MS = 30_000;
+const SPAWN_ATTEMPTS = 3;
 
 /**
  * The soak's workers, started one by one with test/redis/fleet.ts (each runs the library's
@@ -15,6 +16,7 @@ export class SoakFleet {
   private readonly live = new Map<number, Fleet>();
   private nextIndex = 0;
   unhandled: string[] = [];
+  readonly notes: string[] = [];
 
   constructor(
     private readonly settings: SoakSettings,
@@ -26,7 +28,19 @@ export class SoakFleet {
     return this.live.size;
   }
 
-  async spawn(): Promise<void> {
+  /** A worker that was too slow to start (a busy machine) is tried again. */
+  async spawn(attempts = SPAWN_ATTEMPTS): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.spawnOnce();
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        this.notes.push(`a worker was started again: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async spawnOnce(): Promise<void> {
     const index = this.nextIndex++;
     const onReport = (_worker: FleetWorker, report: any) => this.invariants.onReport(index, report);
     const fleet = await startFleet(

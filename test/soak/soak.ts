@@ -148,6 +148,7 @@ async function main(): Promise<number> {
     heapVerdicts,
     scans,
     unhandled: fleet.unhandled,
+    notes: fleet.notes,
     healMs: HEAL_MS,
   });
 }

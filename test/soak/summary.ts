@@ -13,6 +13,7 @@ export interface SoakResult {
   heapVerdicts: HeapVerdict[];
   scans: { scans: number; failedScans: number };
   unhandled: string[];
+  notes: string[];
   healMs: number;
 }
 
@@ -54,7 +55,7 @@ export function printSummary(result: SoakResult): number {
         )
         .join(', ') || 'no worker lived long enough'
     }`,
-    ...injector.notes.map((note) => `note: ${note}`),
+    ...[...injector.notes, ...result.notes].map((note) => `note: ${note}`),
     ...result.unhandled.map((error) => `worker error: ${error}`),
     `violations: ${invariants.violations.length}` +
       (invariants.violations.length > 0 ? ` (${list(byInvariant(invariants))})` : ''),
