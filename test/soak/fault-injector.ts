@@ -4,7 +4,7 @@ import type { RedisServerHandle } from '../support/redis/index.js';
 import type { FaultLog, FaultType } from './fault-log.js';
 import type { SoakFleet } from './soak-fleet.js';
 
-type InjectedFault = Exclude<FaultType, 'degraded' | 'redis-error'>;
+type InjectedFault = Exclude<FaultType, 'degraded' | 'redis-error' | 'worker-stall'>;
 const FAULTS: InjectedFault[] = [
   'redis-pause',
   'redis-restart',

@@ -6,10 +6,11 @@ export type FaultType =
   | 'slow-command'
   | 'worker-kill'
   | 'degraded'
-  | 'redis-error';
+  | 'redis-error'
+  | 'worker-stall';
 
 /** Reported by the workers' stores rather than injected. */
-const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error'];
+const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error', 'worker-stall'];
 
 interface FaultWindow {
   type: FaultType;
@@ -96,6 +97,14 @@ export class FaultLog {
     this.heal(this.begin('redis-error', now - operationTimeoutMs), now);
   }
 
+  /**
+   * A worker's event loop stood still for `ms` >= leaseMs: its slots may have lapsed while its
+   * calls ran, which docs/redis.md allows (a holder paused for longer than `leaseMs`).
+   */
+  workerStalled(ms: number, now = performance.now()): void {
+    this.heal(this.begin('worker-stall', now - ms), now);
+  }
+
   /** A killed worker never reports its recovery. */
   forgetWorker(worker: number): void {
     if (this.degradedWorkers.has(worker)) this.degraded(worker, false);
@@ -122,6 +131,7 @@ export class FaultLog {
     const active = this.activeAt(now);
     const injected = active.filter((w) => !NOT_INJECTED.includes(w.type));
     if (injected.length > 0) return injected[injected.length - 1].type;
+    if (active.some((w) => w.type === 'worker-stall')) return 'worker stall (not injected)';
     return active.length > 0 ? 'degraded (not injected)' : 'steady';
   }
 

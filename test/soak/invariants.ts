@@ -36,6 +36,8 @@ export class Invariants {
   readonly executionsPerKey = new Map<number, number>();
   /** The same, for keys whose executions no fault touched: each must be 1. */
   readonly executionsPerSteadyKey = new Map<number, number>();
+  /** Event-loop stalls of a worker of at least leaseMs / 3, in ms. */
+  readonly stalls: number[] = [];
   excusedDuplicates = 0;
   calls = 0;
   private inFlight = 0;
@@ -85,6 +87,9 @@ export class Invariants {
     } else if (message.kind === 'call-end') {
       this.openCalls.delete(message.id);
       this.count(this.outcomes, message.outcome);
+    } else if (message.kind === 'stall') {
+      this.stalls.push(message.ms);
+      if (message.ms >= this.settings.leaseMs) this.faults.workerStalled(message.ms);
     } else if (message.kind === 'store-event') {
       this.count(this.storeEvents, message.event);
       if (message.event === 'redis.degraded') this.faults.degraded(worker, true);

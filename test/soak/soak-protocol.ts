@@ -29,6 +29,8 @@ export type WorkerMessage =
   | { kind: 'call-start'; id: string; call: 'bp' | 'dd' }
   | { kind: 'call-end'; id: string; outcome: string }
   | { kind: 'heap'; heapUsed: number }
+  /** The worker's event loop did not run for `ms` (a starved or paused process). */
+  | { kind: 'stall'; ms: number }
   | { kind: 'store-event'; event: string };
 
 /** Acknowledged reports: the worker waits until the parent has counted them. */

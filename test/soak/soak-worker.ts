@@ -86,6 +86,21 @@ async function dedupeLoop(): Promise<void> {
   }
 }
 
+/**
+ * A holder paused for longer than `leaseMs` may lose its slot while its call still runs, and
+ * if its call ends before its next renewal no `redis.lease-lost` is reported: say so.
+ */
+function watchStalls(): NodeJS.Timeout {
+  const tickMs = 100;
+  let last = performance.now();
+  return setInterval(() => {
+    const now = performance.now();
+    const stalledMs = now - last - tickMs;
+    last = now;
+    if (stalledMs >= settings.leaseMs / 3) tell({ kind: 'stall', ms: Math.round(stalledMs) });
+  }, tickMs);
+}
+
 function sampleHeap(): void {
   collectGarbage();
   tell({ kind: 'heap', heapUsed: process.memoryUsage().heapUsed });
@@ -121,10 +136,14 @@ serve((init) => build(init as unknown as SoakSettings), {
   start() {
     sampleHeap();
     const sampler = setInterval(sampleHeap, settings.heapSampleMs);
+    const stallWatch = watchStalls();
     loops = Promise.all([
       ...Array.from({ length: settings.backpressureCallers }, backpressureLoop),
       ...Array.from({ length: settings.dedupeCallers }, dedupeLoop),
-    ]).finally(() => clearInterval(sampler));
+    ]).finally(() => {
+      clearInterval(sampler);
+      clearInterval(stallWatch);
+    });
   },
   /** Lets every loop finish its call (each is bounded), then closes the stores. */
   async stop() {

@@ -46,6 +46,8 @@ export function printSummary(result: SoakResult): number {
     `max in flight per phase: ${list(invariants.maxInFlight)}; allowed: capacity ${capacity} when steady (${result.healMs} ms after a fault healed), ${degradedBound} during a fault, ${degradedBound + capacity} during a restart`,
     `dedupe keys by executions: ${list(invariants.executionsPerKey)}; keys no fault touched: ${list(invariants.executionsPerSteadyKey)} (repeat executions excused by a fault or a dead owner: ${invariants.excusedDuplicates})`,
     `store events: ${list(invariants.storeEvents)}`,
+    `worker event-loop stalls >= ${Math.round(settings.leaseMs / 3)} ms: ${invariants.stalls.length}` +
+      (invariants.stalls.length > 0 ? ` (longest ${Math.max(...invariants.stalls)} ms)` : ''),
     `TTL scans: ${result.scans.scans} (${result.scans.failedScans} skipped while Redis was down)`,
     `heap after ${20} s warm-up -> end: ${
       result.heapVerdicts
