@@ -1,0 +1,148 @@
+/** The faults the soak injects, and what a worker's stores report by themselves. */
+export type FaultType =
+  | 'redis-pause'
+  | 'redis-restart'
+  | 'client-kill'
+  | 'slow-command'
+  | 'worker-kill'
+  | 'degraded'
+  | 'redis-error'
+  | 'worker-stall';
+
+/** Reported by the workers' stores rather than injected. */
+const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error', 'worker-stall'];
+
+interface FaultWindow {
+  type: FaultType;
+  start: number;
+  /** When the fault ended; undefined while it lasts. */
+  healedAt?: number;
+}
+
+/**
+ * When each fault started and healed, on the parent's `performance.now()` clock, and so which
+ * bound applies to a moment. A worker kill is listed (it excuses a takeover of the dead
+ * owner's dedupe keys) but loosens nothing else: the cap holds through it.
+ */
+export class FaultLog {
+  readonly windows: FaultWindow[] = [];
+  readonly injected = new Map<FaultType, number>();
+  private readonly degradedWorkers = new Set<number>();
+  private degradedWindow?: FaultWindow;
+
+  /**
+   * @param healMs how long after a fault heals its looser bound still applies
+   * @param startedAt the soak's start, for the times printed
+   */
+  constructor(
+    private readonly healMs: number,
+    readonly startedAt = performance.now(),
+  ) {}
+
+  begin(type: FaultType, now = performance.now()): FaultWindow {
+    const window: FaultWindow = { type, start: now };
+    this.windows.push(window);
+    if (!NOT_INJECTED.includes(type)) this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
+    if (type !== 'redis-error') this.print(now, window);
+    return window;
+  }
+
+  private print(now: number, { type }: FaultWindow): void {
+    console.log(
+      `  ${this.time(now)} ${type}${type === 'degraded' ? ` (${[...this.degradedWorkers].map((w) => `w${w}`).join(', ')})` : ''}`,
+    );
+  }
+
+  heal(window: FaultWindow, now = performance.now()): void {
+    window.healedAt = now;
+    if (window.type === 'redis-error') return;
+    console.log(
+      `  ${this.time(now)} ${window.type} healed after ${Math.round(now - window.start)} ms`,
+    );
+  }
+
+  /** Seconds since the soak started, as printed. */
+  time(at: number): string {
+    return `${((at - this.startedAt) / 1000).toFixed(1)} s`;
+  }
+
+  /** The latest fault before `now`, for a violation's detail. */
+  describeLast(now: number): string {
+    const last = this.windows.filter((w) => w.start <= now).at(-1);
+    if (last === undefined) return 'no fault yet';
+    const healed =
+      last.healedAt === undefined
+        ? 'not healed'
+        : `healed ${Math.round(now - last.healedAt)} ms ago`;
+    return `last fault ${last.type} ${healed}`;
+  }
+
+  /** A worker's store switched to degraded mode or recovered; one window spans them all. */
+  degraded(worker: number, isDegraded: boolean): void {
+    if (isDegraded) this.degradedWorkers.add(worker);
+    else this.degradedWorkers.delete(worker);
+    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded');
+    else if (this.degradedWindow !== undefined) {
+      this.heal(this.degradedWindow);
+      this.degradedWindow = undefined;
+    }
+  }
+
+  /**
+   * A store reported a failed Redis operation (a timeout on a starved machine, say) without
+   * an injected fault: the operation ran up to `operationTimeoutMs` before it failed, and its
+   * fallback (a dedupe claim made in-process) is what the docs allow for a failure.
+   */
+  redisError(operationTimeoutMs: number, now = performance.now()): void {
+    this.heal(this.begin('redis-error', now - operationTimeoutMs), now);
+  }
+
+  /**
+   * A worker's event loop stood still for `ms` >= leaseMs: its slots may have lapsed while its
+   * calls ran, which docs/redis.md allows (a holder paused for longer than `leaseMs`).
+   */
+  workerStalled(ms: number, now = performance.now()): void {
+    this.heal(this.begin('worker-stall', now - ms), now);
+  }
+
+  /** A killed worker never reports its recovery. */
+  forgetWorker(worker: number): void {
+    if (this.degradedWorkers.has(worker)) this.degraded(worker, false);
+  }
+
+  /**
+   * The faults whose looser cap applies at `now`. Not a worker kill, nor a lone failed
+   * operation: an acquire that fails before degraded mode is refused, never granted.
+   */
+  activeAt(now: number): FaultWindow[] {
+    const loosens = (w: FaultWindow) => w.type !== 'worker-kill' && w.type !== 'redis-error';
+    return this.windows.filter((w) => loosens(w) && w.start <= now && !this.over(w, now));
+  }
+
+  /** Whether a fault (other than a worker kill), or a failed operation, touched [from, to]. */
+  touched(from: number, to: number): boolean {
+    return this.windows.some(
+      (w) => w.type !== 'worker-kill' && w.start <= to && !this.over(w, from),
+    );
+  }
+
+  /** The phase a moment belongs to, for the summary: 'steady' or the latest fault's type. */
+  phaseAt(now: number): string {
+    const active = this.activeAt(now);
+    const injected = active.filter((w) => !NOT_INJECTED.includes(w.type));
+    if (injected.length > 0) return injected[injected.length - 1].type;
+    if (active.some((w) => w.type === 'worker-stall')) return 'worker stall (not injected)';
+    return active.length > 0 ? 'degraded (not injected)' : 'steady';
+  }
+
+  /** Drops windows long over, so the log stays small in a long run. */
+  prune(now: number, keepMs: number): void {
+    const old = (w: FaultWindow) => w.healedAt !== undefined && w.healedAt + keepMs < now;
+    for (let i = this.windows.length - 1; i >= 0; i--)
+      if (old(this.windows[i])) this.windows.splice(i, 1);
+  }
+
+  private over(window: FaultWindow, now: number): boolean {
+    return window.healedAt !== undefined && window.healedAt + this.healMs < now;
+  }
+}

@@ -1,0 +1,162 @@
+// The soak test (issue 14): N workers hammer one private redis-server for M seconds while faults
+// are injected at random, and every invariant is checked as the workers report. Run it with
+// `npm run soak -- --workers 4 --seconds 60` (or SOAK_WORKERS / SOAK_SECONDS); it exits 1 on a
+// violation. The bounds are the ones docs/redis.md documents.
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { keysWithoutTtl, startRedis, type RedisServerHandle } from '../support/redis/index.js';
+import { FaultInjector } from './fault-injector.js';
+import { FaultLog } from './fault-log.js';
+import { HeapWatch } from './heap-watch.js';
+import { Invariants } from './invariants.js';
+import { SoakFleet } from './soak-fleet.js';
+import type { SoakSettings } from './soak-protocol.js';
+import { printSummary } from './summary.js';
+
+/** After a fault has healed for this long the exact cap holds again. */
+const HEAL_MS = 1500;
+const HEAP_WARM_UP_MS = 20_000;
+const HEAP_MAX_GROWTH = 0.5;
+const CHECK_EVERY_MS = 1000;
+const TTL_SCAN_EVERY_MS = 3000;
+
+function readOptions(): { workers: number; seconds: number } {
+  const { values } = parseArgs({
+    options: { workers: { type: 'string' }, seconds: { type: 'string' } },
+  });
+  const workers = Number(values.workers ?? process.env.SOAK_WORKERS ?? 4);
+  const seconds = Number(values.seconds ?? process.env.SOAK_SECONDS ?? 60);
+  if (!Number.isInteger(workers) || workers < 2) throw new Error('--workers: an integer >= 2');
+  if (!(seconds >= 10)) throw new Error('--seconds: a number >= 10');
+  return { workers, seconds };
+}
+
+function settingsFor(workers: number, port: number): SoakSettings {
+  return {
+    port,
+    keyPrefix: 'soak:',
+    workers,
+    capacity: 2 * workers,
+    leaseMs: 3000,
+    maxWaitMs: 1000,
+    operationTimeoutMs: 500,
+    // Below HEAL_MS, so a store that went degraded in a fault is back on Redis in time.
+    degradedCooldownMs: 500,
+    backpressureCallers: 5,
+    dedupeCallers: 4,
+    holdMs: [20, 200],
+    workMs: [50, 300],
+    pauseBetweenCallsMs: [0, 30],
+    keyWindowMs: 2000,
+    keysPerWindow: 8,
+    dedupeTtlMs: 10_000,
+    heapSampleMs: 5000,
+  };
+}
+
+/** A private server; DEBUG SLEEP enabled for the slow-command fault. */
+async function startServer(): Promise<RedisServerHandle> {
+  const args = ['--maxmemory-policy', 'noeviction'];
+  try {
+    return await startRedis({ args: [...args, '--enable-debug-command', 'yes'] });
+  } catch {
+    return startRedis({ args });
+  }
+}
+
+/** Every key the stores wrote must expire: PTTL -1 is a violation. */
+async function scanTtls(server: RedisServerHandle, invariants: Invariants, stats: ScanStats) {
+  const client = server.client({ commandTimeout: 1000 });
+  while (!stats.stopped) {
+    await delay(TTL_SCAN_EVERY_MS);
+    try {
+      const missing = await keysWithoutTtl(client);
+      stats.scans++;
+      for (const key of missing) invariants.violations.push(ttlViolation(key));
+    } catch {
+      stats.failedScans++; // Redis paused or restarting: the next scan covers it.
+    }
+  }
+  client.disconnect();
+}
+
+interface ScanStats {
+  scans: number;
+  failedScans: number;
+  stopped: boolean;
+}
+
+const elapsed = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+
+const ttlViolation = (key: string) => ({
+  at: performance.now(),
+  invariant: 'every key has a TTL',
+  detail: `${key} has no expiry`,
+});
+
+async function main(): Promise<number> {
+  const { workers, seconds } = readOptions();
+  const server = await startServer();
+  const settings = settingsFor(workers, server.port);
+  const faults = new FaultLog(HEAL_MS);
+  const invariants = new Invariants(settings, faults, HEAL_MS);
+  const heap = new HeapWatch(HEAP_WARM_UP_MS, Math.min(20_000, (seconds * 1000) / 4));
+  const fleet = new SoakFleet(settings, invariants, heap);
+  const admin = server.client({ commandTimeout: 5000 });
+  const injector = new FaultInjector(server, admin, fleet, faults, [3000, 8000]);
+  const scans: ScanStats = { scans: 0, failedScans: 0, stopped: false };
+  const startedAt = performance.now();
+  console.log(`soak: ${workers} workers, ${seconds} s, redis-server on port ${server.port}`);
+  try {
+    // One at a time: each compiles the library on start-up, and a busy machine is slow at it.
+    for (let i = 0; i < workers; i++) await fleet.spawn();
+    console.log(`soak: workers ready after ${elapsed(startedAt)} s; faults every 3-8 s`);
+    const scanning = scanTtls(server, invariants, scans);
+    injector.start();
+    const checker = setInterval(() => {
+      invariants.checkUnsettled();
+      invariants.settleKeys(performance.now());
+      faults.prune(performance.now(), 120_000);
+    }, CHECK_EVERY_MS);
+    await delay(seconds * 1000);
+    await injector.stop();
+    console.log(`soak: stopping the workers after ${elapsed(startedAt)} s`);
+    await fleet.stop();
+    clearInterval(checker);
+    invariants.checkUnsettled(Number.POSITIVE_INFINITY);
+    invariants.settleKeys(performance.now(), true);
+    scans.stopped = true;
+    await scanning;
+  } finally {
+    admin.disconnect();
+    await fleet.stop();
+    await server.stop();
+  }
+  const heapVerdicts = heap.verdicts();
+  for (const v of heapVerdicts.filter((v) => v.growth > HEAP_MAX_GROWTH))
+    invariants.violations.push({
+      at: performance.now(),
+      invariant: 'memory flat',
+      detail: `worker ${v.worker} heap ${v.baseline} -> ${v.end} bytes (+${Math.round(v.growth * 100)} %)`,
+    });
+  return printSummary({
+    settings,
+    seconds: (performance.now() - startedAt) / 1000,
+    invariants,
+    faults,
+    injector,
+    heapVerdicts,
+    scans,
+    unhandled: fleet.unhandled,
+    notes: fleet.notes,
+    healMs: HEAL_MS,
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(2);
+  },
+);
