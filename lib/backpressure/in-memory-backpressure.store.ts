@@ -9,10 +9,12 @@ import {
 } from './backpressure.store.js';
 
 /**
- * The tokens of a name's held slots, plus `NEVER_EMPTY`: V8 shrinks a hash table that a delete
- * empties (a runtime call and a new table), which an idle cap would pay on every release.
+ * The ids of a name's held slots, plus `NEVER_EMPTY`: V8 shrinks a hash table that a delete
+ * empties (a runtime call and a new table), which an idle cap would pay on every release. Ids
+ * are kept as numbers (the token handed out is its decimal string): inserting a fresh string
+ * into a Set measured 942-1,307 ns on Node 26 against 118-128 for a number.
  */
-type Held = Set<string | symbol>;
+type Held = Set<number | symbol>;
 const NEVER_EMPTY = Symbol('never empty');
 
 /**
@@ -39,25 +41,25 @@ export class InMemoryBackpressureStore extends BackpressureStore {
     const held = this.heldBy(name);
     const depth = held.size - 1;
     if (depth >= config.capacity) return { granted: false, depth };
-    const token = String(++this.tokens);
-    held.add(token);
-    return { granted: true, token, depth: depth + 1 };
+    const id = ++this.tokens;
+    held.add(id);
+    return { granted: true, token: String(id), depth: depth + 1 };
   }
 
   release({ name, token }: BackpressureSlotRequest): number {
     const held = this.heldBy(name);
-    held.delete(token);
+    held.delete(idOf(token));
     return held.size - 1;
   }
 
   /** Release and acquire in one synchronous step: nothing can come between them. */
   override handOver(request: BackpressureHandOverRequest): BackpressureAcquisition {
-    this.heldBy(request.name).delete(request.token);
+    this.heldBy(request.name).delete(idOf(request.token));
     return this.acquire(request);
   }
 
   renew({ name, token }: BackpressureSlotRequest): boolean {
-    return this.heldBy(name).has(token);
+    return this.heldBy(name).has(idOf(token));
   }
 
   depth({ name }: BackpressureNameRequest): number {
@@ -76,4 +78,9 @@ export class InMemoryBackpressureStore extends BackpressureStore {
     this.lastHeld = held;
     return held;
   }
+}
+
+/** A token this store handed out is a decimal id; anything else matches no held slot. */
+function idOf(token: string): number {
+  return /^[1-9][0-9]*$/.test(token) ? Number(token) : NaN;
 }
