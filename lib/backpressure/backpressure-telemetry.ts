@@ -60,6 +60,11 @@ export class BackpressureTelemetry {
     this.storeRetryAfterMs = answer.retryAfterMs;
   }
 
+  /** The depth the store answered last. */
+  get depth(): number {
+    return this.lastDepth;
+  }
+
   depthIs(depth: number): void {
     this.lastDepth = depth;
   }

@@ -8,8 +8,10 @@ import {
   BackpressureStore,
   type BackpressureAcquireRequest,
   type BackpressureAcquisition,
+  type BackpressureHandOverRequest,
   type BackpressureSlotRequest,
 } from './backpressure.store.js';
+import type { BackpressurePermit } from './backpressure-permit.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
 import { FakeClock } from '../../test/support/fake-clock.js';
 
@@ -358,6 +360,8 @@ describe('BackpressureGuard: waiting for a slot', () => {
   it('releases a slot whose hand-over failed, and the waiter still gets one at its next poll', async () => {
     jest.useFakeTimers({ now: 1_000_000 });
     class FailingHandOver extends InMemoryBackpressureStore {
+      // A leasing store: only those are asked to hand a freed slot over.
+      override readonly leasesExpire = true;
       override handOver(): never {
         throw new Error('store away');
       }
@@ -395,6 +399,61 @@ describe('BackpressureGuard: waiting for a slot', () => {
     permit.release();
     permit.release();
     expect(store.releases).toBe(1);
+  });
+
+  describe('a freed slot and the oldest waiter', () => {
+    class HandOverCounter extends InMemoryBackpressureStore {
+      handOvers = 0;
+      constructor(override readonly leasesExpire: boolean) {
+        super();
+      }
+      override handOver(request: BackpressureHandOverRequest): BackpressureAcquisition {
+        this.handOvers++;
+        return super.handOver(request);
+      }
+    }
+
+    async function handOverOnce(store: HandOverCounter): Promise<string> {
+      const g = new BackpressureGuard({ capacity: 1, maxWaitMs: 5_000, leaseMs: 60_000 }, store);
+      const holder = (await g.acquire()) as BackpressurePermit & { token: string };
+      const waiting = g.acquire();
+      holder.release();
+      const next = (await waiting) as BackpressurePermit & { token: string };
+      expect(await g.depth()).toBe(1);
+      next.release();
+      expect(await g.depth()).toBe(0);
+      return next.token === holder.token ? 'same token' : 'new token';
+    }
+
+    it('passes straight on, token and all, when the store says its slots never lapse', async () => {
+      const store = new HandOverCounter(false);
+      expect(await handOverOnce(store)).toBe('same token');
+      expect(store.handOvers).toBe(0);
+    });
+
+    it('goes through the store, which re-validates it, when leases expire', async () => {
+      const store = new HandOverCounter(true);
+      expect(await handOverOnce(store)).toBe('new token');
+      expect(store.handOvers).toBe(1);
+    });
+  });
+
+  it('the in-memory store matches only the decimal tokens it handed out', async () => {
+    const store = new InMemoryBackpressureStore();
+    const config = { capacity: 5, leaseMs: 1_000 };
+    const granted: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const a = store.acquire({ name: 'n', config });
+      if (a.granted) granted.push(a.token);
+    }
+    expect(granted.every((token) => /^[1-9][0-9]*$/.test(token))).toBe(true);
+    const t = granted[1];
+    const lookalikes = ['', `0${t}`, `${t}.0`, ` ${t}`, `${t} `, `+${t}`, `${t}e0`, '9'.repeat(16)];
+    for (const foreign of [...lookalikes, String(Number(t) + 2 ** 30), '-1', 'abc'])
+      expect(store.release({ name: 'n', token: foreign })).toBe(3);
+    expect(store.renew({ name: 'n', token: t })).toBe(true);
+    expect(store.release({ name: 'n', token: t })).toBe(2);
+    expect(store.release({ name: 'other', token: t })).toBe(0);
   });
 
   it('gives a waiter a slot freed outside the guard (another process), found by polling the store', async () => {

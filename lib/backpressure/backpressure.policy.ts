@@ -9,7 +9,6 @@ import {
 import type { BackpressurePermit } from './backpressure-permit.js';
 import { BackpressureTelemetry } from './backpressure-telemetry.js';
 import type { BackpressureStore } from './backpressure.store.js';
-import { QueuedCall } from './held-call.js';
 import { InMemoryBackpressureStore } from './in-memory-backpressure.store.js';
 import { SlotEngine } from './slot-engine.js';
 import { PermitWaiter } from './waiter-queue.js';
@@ -123,9 +122,7 @@ export class BackpressureGuard {
    * and frees the slot when the call settles. Never throws.
    */
   hold(next: Step, call: Call): Promise<unknown> {
-    const queued = new QueuedCall(this.engine, next, call);
-    this.engine.claim(queued, true, call.signal);
-    return queued.promise;
+    return this.engine.run(next, call);
   }
 
   private permit(wait: boolean, signal: AbortSignal | undefined): Promise<BackpressurePermit> {

@@ -86,7 +86,10 @@ export interface BackpressureWatchRequest extends BackpressureNameRequest {
 export abstract class BackpressureStore {
   /**
    * Whether held slots lapse unless renewed. A guard renews its slots (every `leaseMs / 3`)
-   * unless a store says `false`. @default true
+   * unless a store says `false`. `false` also promises that every granted slot stays held and
+   * counted until it is released (no lapse, no fallback grant the store could not count): the
+   * guard then passes a freed slot straight to its oldest waiter, token and all, and calls
+   * `handOver` only for stores whose leases expire. @default true
    */
   readonly leasesExpire: boolean = true;
 
@@ -104,8 +107,9 @@ export abstract class BackpressureStore {
 
   /**
    * Frees the slot `token` and decides a new grant for a caller waiting in the same process.
-   * The guard never passes a slot on by itself: the slot may have lapsed, or have been granted
-   * while the store could not count it (a fallback), and only the store can tell. The freed
+   * A guard over a store whose leases expire never passes a slot on by itself: the slot may
+   * have lapsed, or have been granted while the store could not count it (a fallback), and only
+   * the store can tell. The freed
    * slot must be freed whatever the answer. This default releases, then acquires; a store
    * that can do both in one atomic step should.
    */

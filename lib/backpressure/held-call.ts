@@ -28,15 +28,7 @@ export class QueuedCall extends Slot implements Waiter {
   }
 
   take(): void {
-    let result: Promise<unknown>;
-    try {
-      result = this.next.promise(this.call);
-    } catch (error) {
-      // Released a tick later, not here: a release hands the slot to the next waiter, whose
-      // call could throw too, and so on down the queue on one stack.
-      result = Promise.reject(error);
-    }
-    result.then(
+    started(this.next, this.call).then(
       (value) => {
         this.release();
         this.resolve(value);
@@ -46,5 +38,32 @@ export class QueuedCall extends Slot implements Waiter {
         this.reject(error);
       },
     );
+  }
+}
+
+/** Runs `next` holding `slot`, granted at once, and frees the slot when the call settles. */
+export function runHolding(slot: Slot, next: Step, call: Call): Promise<unknown> {
+  return started(next, call).then(
+    (value) => {
+      slot.release();
+      return value;
+    },
+    (error: unknown) => {
+      slot.release();
+      throw error;
+    },
+  );
+}
+
+/**
+ * The call's promise, even when `next` throws: the slot is then released a tick later, not
+ * within this call, since a release hands the slot to the next waiter, whose call could throw
+ * too, and so on down the queue on one stack.
+ */
+function started(next: Step, call: Call): Promise<unknown> {
+  try {
+    return next.promise(call);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }

@@ -9,13 +9,13 @@ import type {
   BackpressureStore,
 } from './backpressure.store.js';
 import { EarliestTimer } from './earliest-timer.js';
-import type { Slot, SlotOwner } from './slot.js';
+import type { Call, Step } from '../core/layer.js';
+import { QueuedCall, runHolding } from './held-call.js';
+import { Slot, type SlotOwner } from './slot.js';
 import { WaiterQueue, type Waiter } from './waiter-queue.js';
 
 /** How often waiters ask the store for a slot freed outside this guard (another process). */
 const WAITER_POLL_MS = 100;
-
-type Granted = BackpressureAcquisition & { granted: true };
 
 /** What a `SlotEngine` works with: its guard's name, options, store, clock and telemetry. */
 export interface SlotEngineParts {
@@ -29,9 +29,10 @@ export interface SlotEngineParts {
 /**
  * The acquisition engine behind every way into a guard. A caller (a `Waiter`) takes a slot at
  * once, or waits in arrival order up to `maxWaitMs`, or is refused. A freed slot is offered to
- * the oldest waiter through the store (`handOver`), which re-validates it: a slot is never
- * passed on in-process, so one that lapsed, or that a store granted while it could not count it
- * (a fallback), leaves circulation at its first release.
+ * the oldest waiter through the store (`handOver`), which re-validates it, so a slot that
+ * lapsed, or that a store granted while it could not count it (a fallback), leaves circulation
+ * at its first release. Only a store whose slots never lapse (`leasesExpire: false`, the
+ * in-memory store) has its freed slots passed on in-process: they cannot have become invalid.
  */
 export class SlotEngine implements SlotOwner {
   private readonly store: BackpressureStore;
@@ -61,22 +62,32 @@ export class SlotEngine implements SlotOwner {
   }
 
   /**
-   * The one way in: `waiter` takes a slot now, or queues when `wait` allows it, or is rejected
-   * (shed, its signal's reason, or the store's error). Never throws.
+   * The way in of a call of the layer: runs `next` holding a slot, taken now or once one is
+   * handed over, and frees the slot when the call settles. Never throws. A slot a synchronous
+   * store grants at once needs no waiter: the call runs at once.
+   */
+  run(next: Step, call: Call): Promise<unknown> {
+    const signal = call.signal;
+    if (this.waiters.size > 0 || signal?.aborted) return this.queue(next, call);
+    const answer = this.askStore(true);
+    if (!isPromiseLike(answer) && answer.granted) {
+      return runHolding(this.grant(new Slot(this), answer.token, answer.depth), next, call);
+    }
+    const waiter = new QueuedCall(this, next, call);
+    this.answered(answer, waiter, true, signal);
+    return waiter.promise;
+  }
+
+  /**
+   * The one way in for every other caller: `waiter` takes a slot now, or queues when `wait`
+   * allows it, or is rejected (shed, its signal's reason, or the store's error). Never throws.
    */
   claim(waiter: Waiter, wait: boolean, signal: AbortSignal | undefined): void {
     // A caller that already left gets nothing, even when a slot is free.
     if (signal?.aborted) return waiter.reject(signal.reason);
     // Callers already waiting go first: a newcomer may not take a slot ahead of them.
     if (this.waiters.size > 0) return this.queueOrShed(waiter, wait, signal);
-    let answer: MaybePromise<BackpressureAcquisition>;
-    try {
-      answer = this.store.acquire(this.mayWait(wait) ? this.asking : this.shedding);
-    } catch (error) {
-      return this.acquireFailed(waiter, error);
-    }
-    if (!isPromiseLike(answer)) return this.decide(answer, waiter, wait, signal);
-    this.decideWhenAnswered(answer, waiter, wait, signal);
+    this.answered(this.askStore(wait), waiter, wait, signal);
   }
 
   /** @internal Called once per slot, by its `release()`. */
@@ -84,7 +95,42 @@ export class SlotEngine implements SlotOwner {
     slot.lease?.end();
     this.telemetry.freed(slot.grantedAt);
     if (this.waiters.size === 0) return this.releaseToStore(slot.token);
+    if (this.renewer === undefined) return this.passOn(slot.token);
     this.ask(slot.token);
+  }
+
+  /**
+   * A store whose slots never lapse counts a slot until it is released, so the freed slot is
+   * still valid: it goes straight to the oldest waiter, token and all, with no store call.
+   */
+  private passOn(token: string): void {
+    const waiter = this.waiters.shift()!;
+    this.handOver(waiter, this.grant(waiter.slot(), token, this.telemetry.depth));
+  }
+
+  private queue(next: Step, call: Call): Promise<unknown> {
+    const waiter = new QueuedCall(this, next, call);
+    this.claim(waiter, true, call.signal);
+    return waiter.promise;
+  }
+
+  /** The store's answer to a caller asking now; a store that throws answers a rejection. */
+  private askStore(wait: boolean): MaybePromise<BackpressureAcquisition> {
+    try {
+      return this.store.acquire(this.mayWait(wait) ? this.asking : this.shedding);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private answered(
+    answer: MaybePromise<BackpressureAcquisition>,
+    waiter: Waiter,
+    wait: boolean,
+    signal: AbortSignal | undefined,
+  ): void {
+    if (!isPromiseLike(answer)) return this.decide(answer, waiter, wait, signal);
+    this.decideWhenAnswered(answer, waiter, wait, signal);
   }
 
   // Apart from its caller, so that its closures cost nothing on the synchronous path: a closure
@@ -112,7 +158,7 @@ export class SlotEngine implements SlotOwner {
       if (answer.granted) this.releaseToStore(answer.token);
       return waiter.reject(signal.reason);
     }
-    if (answer.granted) return waiter.take(this.grant(waiter.slot(), answer));
+    if (answer.granted) return waiter.take(this.grant(waiter.slot(), answer.token, answer.depth));
     this.telemetry.refused(answer);
     this.queueOrShed(waiter, wait, signal);
   }
@@ -122,9 +168,9 @@ export class SlotEngine implements SlotOwner {
     waiter.reject(error);
   }
 
-  private grant(slot: Slot, answer: Granted): Slot {
-    slot.token = answer.token;
-    slot.grantedAt = this.telemetry.granted(answer.depth);
+  private grant(slot: Slot, token: string, depth: number): Slot {
+    slot.token = token;
+    slot.grantedAt = this.telemetry.granted(depth);
     if (this.renewer !== undefined) this.renew(slot);
     return slot;
   }
@@ -228,7 +274,7 @@ export class SlotEngine implements SlotOwner {
     if (!answer.granted) return this.telemetry.refused(answer);
     const waiter = this.waiters.shift();
     if (waiter === undefined) return this.releaseToStore(answer.token);
-    this.handOver(waiter, this.grant(waiter.slot(), answer));
+    this.handOver(waiter, this.grant(waiter.slot(), answer.token, answer.depth));
   }
 
   /**
