@@ -13,7 +13,9 @@ import { startFleet, type Connection, type Fleet, type FleetWorker } from './fle
  * Four processes, each with a failure rate of 60 % but too few calls for `minimumCalls` alone:
  * only their merged window crosses the threshold. Three of them together still stay under
  * `minimumCalls`; the fourth's batch crosses it, and the opening reaches every process within
- * two sync intervals of the last call (one interval to send the batch, then pub/sub).
+ * two sync intervals of the last call (one interval to send the batch, then pub/sub), plus how
+ * late the processes ran their timers meanwhile: on a loaded machine a timer that should fire
+ * at once may fire hundreds of ms late, and no code of ours can be quicker than its timer.
  */
 
 const WORKER = new URL('./workers/circuit-window-worker.ts', import.meta.url);
@@ -50,13 +52,17 @@ async function crossTogether(workers: FleetWorker[], config: CircuitConfig): Pro
   });
 
   const timeoutMs = 10 * SYNC_INTERVAL_MS;
+  await Promise.all(workers.map((w) => w.request('loopDelay')));
   const watching = workers.map((w) => w.request('watch', { circuit, config, timeoutMs }));
   const crossing = await last.request('calls', { circuit, config, ...CALLS });
   const learned: any[] = await Promise.all(watching);
 
   const lagMs = Math.max(...learned.map((l) => l.learnedAt)) - crossing.endedAt;
-  console.log(`fleet window opened everywhere ${Math.round(lagMs)} ms after the crossing call`);
-  expect(lagMs).toBeLessThanOrEqual(2 * SYNC_INTERVAL_MS);
+  const lateMs = Math.max(...(await Promise.all(workers.map((w) => w.request('loopDelay')))));
+  console.log(
+    `fleet window opened everywhere ${Math.round(lagMs)} ms after the crossing call (timers ran up to ${Math.round(lateMs)} ms late)`,
+  );
+  expect(lagMs).toBeLessThanOrEqual(2 * SYNC_INTERVAL_MS + lateMs);
   // Each learned it from pub/sub or its own sync reply, not by asking at admission.
   expect(learned.every((l) => l.roundTrip === false)).toBe(true);
   const heard = (await Promise.all(workers.map((w) => w.request('heard')))).flat();

@@ -3,6 +3,7 @@ import type {
   CircuitTransition,
 } from '../../../lib/circuit-breaker/circuit-breaker.store.js';
 import { RedisBackend, RedisCircuitBreakerStore } from '../../../lib/redis/index.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect, serve } from './worker-runtime.js';
 
 /*
@@ -26,6 +27,9 @@ function countRoundTrips(backend: RedisBackend): void {
 /** Wall time unaffected by the worker's skewed Date.now(): comparable across the fleet. */
 const wallNow = () => performance.timeOrigin + performance.now();
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+/** How late this process ran its timers: on a loaded machine, a sync or a watch runs late. */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 serve(
   (init) => {
@@ -69,5 +73,11 @@ serve(
     snapshot: ({ circuit, config }) => store.snapshot({ circuit, config }),
     heard: () => heard.splice(0),
     roundTrips: () => roundTrips,
+    /** The longest event-loop delay since the last ask, in ms. */
+    loopDelay: () => {
+      const ms = loopDelay.max / 1e6;
+      loopDelay.reset();
+      return ms;
+    },
   },
 );
