@@ -193,7 +193,8 @@ export class SlotEngine implements SlotOwner {
     this.waiters.push(waiter);
     if (!this.watching) this.watchReleases();
     this.telemetry.waiting(this.waiters.size);
-    this.arm(now);
+    // A waiter behind others changes nothing to the timer, which is set for the head.
+    if (this.waiters.size === 1) this.arm(now);
   }
 
   private watchReleases(): void {
