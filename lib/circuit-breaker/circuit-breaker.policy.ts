@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { silentSink, type CircuitState, type EventSink } from '../core/events.js';
+import { silentSink, wantsNotable, type CircuitState, type EventSink } from '../core/events.js';
 import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { withoutStack } from '../core/orchestrator.error.js';
 import { checkString, definedOnly } from '../core/validate.js';
@@ -236,7 +236,7 @@ export class CircuitBreakerPolicy {
   }
 
   private report(transition: CircuitTransition | undefined): void {
-    if (transition === undefined || !this.events.active) return;
+    if (transition === undefined || !wantsNotable(this.events)) return;
     this.events.emit({ type: 'circuit.state', circuit: this.circuit, ...transition });
   }
 

@@ -5,7 +5,6 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import type { Subscription } from 'rxjs';
 import type { Clock } from '../core/clock.js';
 import type { CircuitState, EventBus, OrchestratorEvent } from '../core/events.js';
 import { ORCHESTRATOR_CLOCK, ORCHESTRATOR_EVENTS } from './orchestrator.constants.js';
@@ -45,7 +44,7 @@ interface GaveUpWindow {
 export class OrchestratorEventLogger implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Orchestrator');
   private readonly gaveUp = new Map<string, GaveUpWindow>();
-  private subscription: Subscription | undefined;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     @Inject(ORCHESTRATOR_EVENTS) private readonly bus: EventBus,
@@ -54,11 +53,12 @@ export class OrchestratorEventLogger implements OnModuleInit, OnApplicationShutd
 
   onModuleInit(): void {
     if (!Logger.isLevelEnabled('warn')) return;
-    this.subscription = this.bus.events$.subscribe((event) => this.log(event));
+    // Notable events only: a subscription to every event would make each call build its own.
+    this.unsubscribe = this.bus.onNotable((event) => this.log(event));
   }
 
   onApplicationShutdown(): void {
-    this.subscription?.unsubscribe();
+    this.unsubscribe?.();
   }
 
   private log(event: OrchestratorEvent): void {

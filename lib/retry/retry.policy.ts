@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../core/clock.js';
-import { silentSink, type EventSink } from '../core/events.js';
+import { silentSink, wantsNotable, type EventSink } from '../core/events.js';
 import { retryAfterHintMs } from '../core/retry-after.js';
 import { RetryBudget } from './retry-budget.js';
 import {
@@ -153,7 +153,7 @@ export class RetryPolicy {
 
   /** Returns the error unchanged, reporting exhaustion when the attempts ran out. */
   giveUp(error: unknown, attempts: number): unknown {
-    if (attempts >= this.options.maxAttempts && attempts > 1 && this.events.active) {
+    if (attempts >= this.options.maxAttempts && attempts > 1 && wantsNotable(this.events)) {
       this.events.emit({ type: 'retry.gave-up', policy: this.name, attempts, error });
     }
     return error;

@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { CircuitBreaker, Orchestrator, OrchestratorModule, Retry } from '../../lib/index.js';
+import type { EventBus } from '../../lib/core/events.js';
 import { GAVE_UP_LOG_INTERVAL_MS } from '../../lib/nest/orchestrator-event-logger.js';
+import { ORCHESTRATOR_EVENTS } from '../../lib/nest/orchestrator.constants.js';
 import { FakeClock, flushMicrotasks } from '../support/fake-clock.js';
 
 @Injectable()
@@ -70,6 +72,18 @@ describe('OrchestratorEventLogger', () => {
       'warn circuit "llm" closed -> open: failures reached the breaker threshold (or open() was called)',
       'log circuit "llm" open -> closed: closed by hand (close())',
     ]);
+  });
+
+  it('listens to the notable events only, so calls keep skipping their per-call events', async () => {
+    const logger = new Lines();
+    const { app, orchestrator } = await start(logger);
+    const bus = app.get<EventBus>(ORCHESTRATOR_EVENTS);
+    expect([bus.active, bus.notable]).toEqual([false, true]);
+    await orchestrator.circuit('llm').open();
+    expect(logger.lines).toHaveLength(1);
+    await app.close();
+    apps.length = 0;
+    expect(bus.notable).toBe(false);
   });
 
   it('logs exhausted retries at most once per policy per interval, with the count in between', async () => {
