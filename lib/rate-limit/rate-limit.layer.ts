@@ -8,6 +8,12 @@ import type { RateLimiter, RateLimitTicket } from './rate-limiter.js';
  * after it. A call answered by a cache or a shared execution (dedupe below) reserves nothing.
  */
 export class RateLimitLayer implements Layer {
+  /** Built once: a call that charges nothing after it ran only has its error read. */
+  private readonly onError = (error: unknown): never => {
+    this.limiter.failed(error);
+    throw error;
+  };
+
   constructor(readonly limiter: RateLimiter) {}
 
   promise(next: Step, call: Call): Promise<unknown> {
@@ -18,7 +24,7 @@ export class RateLimitLayer implements Layer {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (isPromiseLike(ticket)) return ticket.then((t) => this.run(t, next, call));
+    if (isPromiseLike(ticket)) return this.runWhenAdmitted(ticket, next, call);
     return this.run(ticket, next, call);
   }
 
@@ -33,8 +39,22 @@ export class RateLimitLayer implements Layer {
     return next.answersWithoutExecution(call);
   }
 
+  /** Apart from `promise`, so its closure costs nothing when the store answers synchronously. */
+  private runWhenAdmitted(
+    ticket: Promise<RateLimitTicket>,
+    next: Step,
+    call: Call,
+  ): Promise<unknown> {
+    return ticket.then((t) => this.run(t, next, call));
+  }
+
   private run(ticket: RateLimitTicket, next: Step, call: Call): Promise<unknown> {
     const { limiter } = this;
+    if (!limiter.charges(ticket)) {
+      return limiter.watchesErrors
+        ? next.promise(call).then(undefined, this.onError)
+        : next.promise(call);
+    }
     return next.promise(call).then(
       (value) => {
         limiter.settle(ticket, value);

@@ -237,6 +237,19 @@ describe('RateLimitLayer', () => {
     await expect(chain.invoke(null, [])).rejects.toBeInstanceOf(RateLimitedError);
     expect(calls).toBe(1);
   });
+
+  it('passes values and errors through unchanged, and ignores hints with cooldownFromErrors: false', async () => {
+    const { limiter } = limiterWith({ requests: perSecond(10), cooldownFromErrors: false });
+    let fail = true;
+    const target = async () => {
+      if (!fail) return 'ok';
+      throw Object.assign(new Error('429'), { status: 429, headers: { 'retry-after-ms': '500' } });
+    };
+    const chain = new Chain([new RateLimitLayer(limiter)], target, 'promise');
+    await expect(chain.invoke(null, [])).rejects.toThrow('429');
+    fail = false;
+    await expect(chain.invoke(null, [])).resolves.toBe('ok');
+  });
 });
 
 describe('RateLimitOptions validation', () => {

@@ -77,6 +77,16 @@ export class RateLimiter {
   }
 
   /** Charges what the call really used (`tokens.actual`), or keeps the estimate. */
+  /** @internal Whether `settle` would charge anything for `ticket`: tokens `actual` measures. */
+  charges(ticket: RateLimitTicket): boolean {
+    return this.options.tokens?.actual !== undefined && ticket.units.tokens !== undefined;
+  }
+
+  /** @internal Whether `failed` reads errors (for a provider's cooldown hint). */
+  get watchesErrors(): boolean {
+    return this.options.cooldownFromErrors;
+  }
+
   settle(ticket: RateLimitTicket, result: unknown): void {
     const actual = this.options.tokens?.actual;
     const reserved = ticket.units.tokens;
