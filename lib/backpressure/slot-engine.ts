@@ -47,6 +47,8 @@ export class SlotEngine implements SlotOwner {
   private readonly asking: BackpressureAcquireRequest;
   /** Set once callers first wait; kept for the guard's life (the store closes it on shutdown). */
   private watching = false;
+  private turnNow: number | undefined;
+  private readonly turnEnded = () => (this.turnNow = undefined);
 
   constructor(parts: SlotEngineParts) {
     ({ store: this.store, telemetry: this.telemetry, clock: this.clock } = parts);
@@ -188,13 +190,27 @@ export class SlotEngine implements SlotOwner {
   private queueOrShed(waiter: Waiter, wait: boolean, signal: AbortSignal | undefined): void {
     if (!this.mayWait(wait)) return waiter.reject(this.telemetry.shed(0, this.waiters.size));
     if (signal !== undefined) this.cancelOnAbort(waiter, signal);
-    const now = this.clock.now();
+    const now = this.nowThisTurn();
     waiter.deadline = now + this.options.maxWaitMs;
     this.waiters.push(waiter);
     if (!this.watching) this.watchReleases();
     this.telemetry.waiting(this.waiters.size);
     // A waiter behind others changes nothing to the timer, which is set for the head.
     if (this.waiters.size === 1) this.arm(now);
+  }
+
+  /**
+   * The clock read once per turn of the event loop's job queue (until the next microtask
+   * checkpoint), as Node's own timers read it once per loop iteration: 10,000 calls queued by
+   * one synchronous loop read it once, not 10,000 times (a third of what queueing cost).
+   */
+  private nowThisTurn(): number {
+    let now = this.turnNow;
+    if (now === undefined) {
+      now = this.turnNow = this.clock.now();
+      queueMicrotask(this.turnEnded);
+    }
+    return now;
   }
 
   private watchReleases(): void {
