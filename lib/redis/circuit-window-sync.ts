@@ -50,6 +50,12 @@ interface Pending {
   sending?: Promise<void>;
 }
 
+/** What this process holds of one circuit: the closed spell it knows of, its unsent outcomes. */
+interface CircuitSync {
+  known: KnownClosed | undefined;
+  pending: Pending | undefined;
+}
+
 /** The closed spell this process knows a circuit is in, and its reusable admission. */
 interface KnownClosed {
   readonly epoch: number;
@@ -67,29 +73,32 @@ interface KnownClosed {
  * dies loses only its unsent batch.
  */
 export class CircuitWindowSync {
-  private readonly known = new Map<string, KnownClosed>();
-  private readonly pending = new Map<string, Pending>();
+  /** One entry per circuit this process heard of (bounded by the fleet's names), until `clear`. */
+  private readonly circuits = new Map<string, CircuitSync>();
+  private lastCircuit: string | undefined;
+  private lastEntry: CircuitSync | undefined;
 
   constructor(private readonly send: SendBatch) {}
 
   /** The admission of a circuit known closed, or undefined when Redis must be asked. */
   closedAdmission(circuit: string): AdmittedCall | undefined {
-    const known = this.known.get(circuit);
+    const known = this.entry(circuit).known;
     return known?.closed ? known.admission : undefined;
   }
 
   /** A reply or a message told the circuit's state at `epoch`; an older one is ignored. */
   learn(circuit: string, epoch: number, closed: boolean): void {
-    const known = this.known.get(circuit);
+    const entry = this.entry(circuit);
+    const known = entry.known;
     if (known !== undefined && known.epoch > epoch) return;
     if (known !== undefined && known.epoch === epoch && known.closed === closed) return;
     const admission: AdmittedCall = { admitted: true, epoch, probe: false };
-    this.known.set(circuit, { epoch, closed, admission });
+    entry.known = { epoch, closed, admission };
   }
 
   /** Redis lost the state (restart, expiry): the next admission asks it again. */
   forget(circuit: string): void {
-    this.known.delete(circuit);
+    this.entry(circuit).known = undefined;
   }
 
   /**
@@ -98,14 +107,15 @@ export class CircuitWindowSync {
    */
   add(request: RecordRequest): boolean {
     const { circuit, config, admission, outcome } = request;
-    const known = this.known.get(circuit);
+    const entry = this.entry(circuit);
+    const known = entry.known;
     if (known === undefined || !known.closed || known.epoch !== admission.epoch) return false;
     if (outcome === 'ignored') return true;
-    let pending = this.pending.get(circuit);
+    let pending = entry.pending;
     if (pending === undefined || pending.epoch !== admission.epoch) {
       if (pending?.timer !== undefined) clearTimeout(pending.timer);
       pending = { epoch: admission.epoch, config, ring: undefined, next: 0, held: 0, segments: [] };
-      this.pending.set(circuit, pending);
+      entry.pending = pending;
     }
     pending.config = config;
     pending.onTransition = request.onTransition;
@@ -117,14 +127,18 @@ export class CircuitWindowSync {
 
   /** Sends every pending batch now (shutdown, tests); settles when Redis answered each. */
   async flush(): Promise<void> {
-    await Promise.all([...this.pending.keys()].map((circuit) => this.sendNow(circuit)));
+    const circuits = [...this.circuits].filter(([, entry]) => entry.pending !== undefined);
+    await Promise.all(circuits.map(([circuit]) => this.sendNow(circuit)));
   }
 
-  /** Drops everything (the store is closing). */
+  /** Drops everything (the store is closing); a sync still in flight arms no timer after it. */
   clear(): void {
-    for (const pending of this.pending.values()) clearTimeout(pending.timer);
-    this.pending.clear();
-    this.known.clear();
+    for (const entry of this.circuits.values()) {
+      clearTimeout(entry.pending?.timer);
+      entry.pending = entry.known = undefined;
+    }
+    this.circuits.clear();
+    this.lastCircuit = this.lastEntry = undefined;
   }
 
   private arm(circuit: string, pending: Pending): void {
@@ -134,10 +148,11 @@ export class CircuitWindowSync {
   }
 
   private async sendNow(circuit: string): Promise<void> {
-    let pending = this.pending.get(circuit);
+    const entry = this.entry(circuit);
+    let pending = entry.pending;
     while (pending?.sending !== undefined) {
       await pending.sending;
-      pending = this.pending.get(circuit);
+      pending = entry.pending;
     }
     if (pending === undefined) return;
     clearTimeout(pending.timer);
@@ -151,7 +166,23 @@ export class CircuitWindowSync {
     pending.sending = sent;
     await sent;
     pending.sending = undefined;
-    if (this.pending.get(circuit) === pending && hasOutcomes(pending)) this.arm(circuit, pending);
+    if (entry.pending === pending && hasOutcomes(pending)) this.arm(circuit, pending);
+  }
+
+  /**
+   * Every admission and outcome looks its circuit up, nearly always the same one as the call
+   * before: remembering the last lookup skips the hash (entries leave only with `clear`).
+   */
+  private entry(circuit: string): CircuitSync {
+    if (circuit === this.lastCircuit) return this.lastEntry!;
+    let entry = this.circuits.get(circuit);
+    if (entry === undefined) {
+      entry = { known: undefined, pending: undefined };
+      this.circuits.set(circuit, entry);
+    }
+    this.lastCircuit = circuit;
+    this.lastEntry = entry;
+    return entry;
   }
 }
 

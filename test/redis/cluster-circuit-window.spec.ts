@@ -9,7 +9,8 @@
  * Every key must carry a TTL.
  *
  * Sync points are placed by hand (`flushWindows`, with a sync interval far longer than a test),
- * so each assertion knows exactly which batches the fleet's window holds.
+ * so each assertion knows exactly which batches the fleet's window holds. A third process misses
+ * the published opening (its subscription is gone): it learns it from the reply to its next merge.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Cluster } from 'ioredis';
@@ -129,11 +130,26 @@ async function keysOnOneNode(circuit: string, parts: readonly string[]) {
   return { slots, found };
 }
 
+/** The transitions channel's subscription of a process is up (SUBSCRIBE acknowledged). */
+async function subscribed(proc: Proc): Promise<void> {
+  const listener = proc.backend.listen(proc.backend.channel('cb:transitions'), () => undefined);
+  await expect(listener.ready).resolves.toBe(true);
+  listener.close();
+}
+
+/** Simulates a message lost on the way (subscriber reconnecting): the store stops listening. */
+function deafen(proc: Proc): void {
+  (proc.store as unknown as { listener?: { close(): void } }).listener?.close();
+}
+
 async function opensFleetWide(circuit: string, options: CircuitBreakerOptions): Promise<void> {
-  const [one, two] = procs;
+  const [one, two, deaf] = procs;
   const first = breaker(one, circuit, options);
   const second = breaker(two, circuit, options);
+  const third = breaker(deaf, circuit, options);
   await expect(second.call(ok)).resolves.toBe('ok'); // learns the circuit closed, and listens
+  await expect(third.call(ok)).resolves.toBe('ok'); // its outcome waits in its batch
+  deafen(deaf);
 
   await tenCalls(first);
   await one.store.flushWindows();
@@ -151,6 +167,7 @@ async function opensFleetWide(circuit: string, options: CircuitBreakerOptions): 
   }
 
   await tenCalls(second); // with the success above: 11 calls of the second process
+  await subscribed(one); // the first process's SUBSCRIBE was sent with its first admission
   const before = one.roundTrips;
   await two.store.flushWindows();
 
@@ -163,12 +180,17 @@ async function opensFleetWide(circuit: string, options: CircuitBreakerOptions): 
   expect(one.roundTrips).toBe(before);
   await expect(first.call(ok)).rejects.toBeInstanceOf(CircuitOpenError);
   expect(await first.snapshot()).toMatchObject({ state: 'open' });
+
+  // The deaf process still admits on the closed state it knew, until its next merge's reply.
+  await expect(third.call(ok)).resolves.toBe('ok');
+  await deaf.store.flushWindows();
+  await expect(third.call(ok)).rejects.toBeInstanceOf(CircuitOpenError);
 }
 
 describe('failure-rate windows on a 3-master Redis Cluster', () => {
   beforeAll(async () => {
     cluster = await startRedisCluster();
-    procs.push(startProcess(), startProcess());
+    procs.push(startProcess(), startProcess(), startProcess());
   }, 60_000);
 
   afterAll(async () => {
