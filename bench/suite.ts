@@ -5,6 +5,7 @@ import { createBenchApp } from './nest-app.js';
 import { observabilityRows } from './observability.js';
 import { measureScaling, type ScalingResult } from './scaling.js';
 import { buildRows, cleanups } from './scenarios.js';
+import { windowRows } from './windows.js';
 
 /**
  * The in-memory suite on the Node that runs this file. `npm run bench` (bench/run.ts) starts it
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       ...(await buildRows(app)),
       ...dedupeRows(app.service),
       ...observability.rows,
+      ...windowRows(),
     ].filter(selected);
     const results = await runInterleaved(rows, plan, log);
     log('queue scaling');

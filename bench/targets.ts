@@ -2,6 +2,7 @@ import type { RowResult } from './harness.js';
 import { median } from './harness.js';
 import type { ScalingResult } from './scaling.js';
 import { ns } from './table.js';
+import { CONSECUTIVE_ROW, WINDOW_ROWS } from './windows.js';
 
 /** One target of issue 16 (or a correctness check kept from issues 7 and 12), on one run. */
 export interface TargetCheck {
@@ -18,6 +19,7 @@ const CAP_FLOOR_FACTOR = 1.5;
 const STACK_FLOOR_FACTOR = 2;
 const TWIN_NS = 30;
 const RATE_LIMIT_NS = 150;
+const WINDOW_NS = 40;
 
 /** The paths through a decorated method, next to the chain of layers they compile to. */
 const TWINS: ReadonlyArray<[scenario: string, chain: string, paths: string[]]> = [
@@ -82,6 +84,7 @@ export function checkTargets(
   for (const [scenario, chainLabel, paths] of TWINS) {
     for (const path of paths) checkTwin(checks, scenario, chainLabel, `ours: ${path}`);
   }
+  for (const label of WINDOW_ROWS) checkWindow(checks, label);
   checkRateLimit(checks);
   checkTimeout(checks);
   checkDedupe(checks);
@@ -174,13 +177,33 @@ function checkTwin(checks: Checks, scenario: string, chainLabel: string, label: 
   const chain = checks.find(scenario, chainLabel);
   const path = checks.find(scenario, label);
   if (chain === undefined || path === undefined) return;
-  const gap = median(path.samples.map((sample, round) => sample - chain.samples[round]));
+  const gap = pairedGap(path, chain);
   checks.add(
     'decorated method within 30 ns of the chain',
     `${scenario}: ${path.row.label}`,
     `${gap >= 0 ? '+' : ''}${ns(gap)}`,
     `${TWIN_NS} apart`,
     Math.abs(gap) <= TWIN_NS,
+  );
+}
+
+function pairedGap(row: RowResult, yardstick: RowResult): number {
+  return median(row.samples.map((sample, round) => sample - yardstick.samples[round]));
+}
+
+/** Issue 17: a closed breaker with a failure-rate window costs at most 40 ns more per call. */
+function checkWindow(checks: Checks, label: string): void {
+  const closed = checks.scenario('closed');
+  const consecutive = closed.find((r) => r.row.label === CONSECUTIVE_ROW);
+  const windowed = closed.find((r) => r.row.label === label);
+  if (consecutive === undefined || windowed === undefined) return;
+  const gap = pairedGap(windowed, consecutive);
+  checks.add(
+    'window breaker <= consecutive + 40 (issue 17)',
+    `closed: ${label}`,
+    `${gap >= 0 ? '+' : ''}${ns(gap)}`,
+    `${WINDOW_NS} over`,
+    gap <= WINDOW_NS,
   );
 }
 

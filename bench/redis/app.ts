@@ -11,6 +11,13 @@ import {
   OrchestratorModule,
 } from '../../lib/index.js';
 import { redisStores, type RedisStoreEvent } from '../../lib/redis/index.js';
+import {
+  isWindowPath,
+  RedisWindowService,
+  windowCall,
+  WINDOW_PATHS,
+  type WindowPathId,
+} from './windows.js';
 
 /** Every process of the bench uses this prefix, so they share one fleet state. */
 export const KEY_PREFIX = 'bench:';
@@ -31,7 +38,7 @@ export interface PathSpec {
   readonly load: boolean;
 }
 
-export type PathId = 'closed' | 'open' | 'owner' | 'hit' | 'cap' | 'floor';
+export type PathId = 'closed' | 'open' | 'owner' | 'hit' | 'cap' | 'floor' | WindowPathId;
 
 export const PATHS: readonly PathSpec[] = [
   { id: 'closed', label: '@CircuitBreaker, closed: success', expect: 'value', load: true },
@@ -40,6 +47,7 @@ export const PATHS: readonly PathSpec[] = [
   { id: 'hit', label: '@Dedupe, cache hit (ttlMs 10 min)', expect: 'value', load: true },
   { id: 'cap', label: '@Backpressure, acquire + release', expect: 'value', load: true },
   { id: 'floor', label: 'floor: bare ioredis EVALSHA `return 42`', expect: 'value', load: true },
+  ...WINDOW_PATHS,
 ];
 
 /** The floor's script: one round trip, no library, on the same client. */
@@ -106,7 +114,7 @@ export async function createRedisBenchApp(port: number): Promise<RedisBenchApp> 
 
   @Module({
     imports: [OrchestratorModule.forRoot({ stores })],
-    providers: [RedisBenchService],
+    providers: [RedisBenchService, RedisWindowService],
   })
   class RedisBenchModule {}
 
@@ -122,12 +130,17 @@ export async function createRedisBenchApp(port: number): Promise<RedisBenchApp> 
   }
   const app = context;
   const service = app.get(RedisBenchService);
+  const windows = app.get(RedisWindowService);
+  const inMemory = new RedisWindowService();
   const sha = (await client.script('LOAD', FLOOR_LUA)) as string;
   const floor: GuardedCall = () => client.evalsha(sha, 0);
   return {
     service,
     incidents: () => incidents,
-    call: (path, worker) => (path === 'floor' ? floor : callOf(service, path, worker)),
+    call: (path, worker) => {
+      if (isWindowPath(path)) return windowCall(path, windows, inMemory);
+      return path === 'floor' ? floor : callOf(service, path, worker);
+    },
     async close() {
       await app.close();
       await client.quit().catch(() => client.disconnect());
@@ -139,7 +152,7 @@ let ownerKeys = 0;
 
 function callOf(
   service: RedisBenchService,
-  path: Exclude<PathId, 'floor'>,
+  path: Exclude<PathId, 'floor' | WindowPathId>,
   worker: number,
 ): GuardedCall {
   switch (path) {

@@ -28,11 +28,20 @@ import {
 } from './ceiling.js';
 import type { LoadResult, SequentialResult } from './protocol.js';
 import { renderRedis, writeRedisReport, type RedisReport } from './report.js';
+import { SYNC_INTERVAL_MS } from './windows.js';
 import { commandCounts, delta, settledCounts, withRedisCpu, type Delta } from './stats.js';
 import { startWorkers, stopWorkers, type BenchWorker } from './workers.js';
 
+/** `BENCH_REDIS_PATHS=window-count,memory-count`: only these paths, no ceiling (a trial run). */
+const ONLY = process.env.BENCH_REDIS_PATHS?.split(',');
+const SELECTED = ONLY === undefined ? PATHS : PATHS.filter((spec) => ONLY.includes(spec.id));
 /** The paths timed under load. */
-const LOADED = PATHS.filter((spec) => spec.load);
+const LOADED = SELECTED.filter((spec) => spec.load);
+/**
+ * Quiet time that ends a round-trip count: longer than a window breaker's sync interval, so the
+ * batch its calls left behind is merged (and counted) before the next path starts.
+ */
+const COUNT_QUIET_MS = 2 * SYNC_INTERVAL_MS;
 /** Lets every worker receive the start time before it passes. */
 const START_DELAY_MS = 50;
 
@@ -80,8 +89,8 @@ async function measure(
   log: (message: string) => void,
 ): Promise<Omit<RedisReport, 'seconds'>> {
   const roundTrips = new Map<PathId, { delta: Delta; sequential: SequentialResult }>();
-  for (const spec of PATHS) {
-    const before = await settledCounts(meter);
+  for (const spec of SELECTED) {
+    const before = await settledCounts(meter, COUNT_QUIET_MS);
     const result = await workers[0].request<SequentialResult>({
       cmd: 'sequential',
       path: spec.id,
@@ -89,13 +98,13 @@ async function measure(
     });
     check(spec.id, result.wrong, SEQUENTIAL_CALLS, result.firstWrong);
     roundTrips.set(spec.id, {
-      delta: delta(before, await settledCounts(meter)),
+      delta: delta(before, await settledCounts(meter, COUNT_QUIET_MS)),
       sequential: result,
     });
   }
   log('redis: round trips counted');
 
-  const benchmark = findExecutable('redis-benchmark');
+  const benchmark = ONLY === undefined ? findExecutable('redis-benchmark') : undefined;
   const loads = new Map<string, LoadRun[]>();
   const ceilings = new Map<string, CeilingSample[]>();
   for (let round = 0; round < ROUNDS; round++) {
@@ -120,7 +129,7 @@ async function measure(
   }
   const info = await meter.info('server');
   return {
-    roundTrips: PATHS.map((spec) => ({ spec, ...roundTrips.get(spec.id)! })),
+    roundTrips: SELECTED.map((spec) => ({ spec, ...roundTrips.get(spec.id)! })),
     throughput: LOADED.map((spec) => ({
       spec,
       one: summarise(loads.get(`${spec.id}/1`)!),

@@ -13,6 +13,7 @@ import {
   type LoadSummary,
 } from './config.js';
 import type { SequentialResult } from './protocol.js';
+import { windowTargets } from './targets.js';
 import type { Delta } from './stats.js';
 
 const OUTPUT = new URL('../../../BENCHMARKS.md', import.meta.url);
@@ -28,6 +29,10 @@ const README_ROUND_TRIPS: Record<string, string> = {
   hit: '1',
   cap: '2',
   floor: '',
+  'window-count': '0',
+  'window-time': '0',
+  'memory-count': '',
+  'memory-time': '',
 };
 
 export interface RedisReport {
@@ -62,10 +67,11 @@ export function renderRedis(report: RedisReport): string {
     '',
     throughputTable(report, limit),
     '',
+    ...windowTargets(report),
     '### Ceiling: `redis-benchmark -q` on the same server, same run',
     '',
     report.benchmarkMissing
-      ? 'redis-benchmark is not on PATH: no ceiling measured.'
+      ? 'redis-benchmark is not on PATH (or BENCH_REDIS_PATHS is set): no ceiling measured.'
       : ceilingTable(report),
     '',
     '### Machine and versions (Redis part)',

@@ -91,6 +91,53 @@ describe('slow-call window', () => {
   });
 });
 
+describe('the closed path of a window breaker', () => {
+  /** A FakeClock that counts its readings: on this hot path a reading costs 20 to 60 ns. */
+  function countingBreaker(options: CircuitBreakerOptions) {
+    const clock = new FakeClock();
+    let readings = 0;
+    const counted = Object.assign(Object.create(clock) as FakeClock, {
+      now: () => (readings++, clock.now()),
+    });
+    const policy = new CircuitBreakerPolicy(
+      'svc',
+      options,
+      new InMemoryCircuitBreakerStore(counted),
+      {
+        clock: counted,
+      },
+    );
+    return { policy, clock, readings: () => readings };
+  }
+
+  it('reads no clock with a count window', async () => {
+    const { policy, readings } = countingBreaker({ failureRateThreshold: 0.5, windowSize: 20 });
+    for (let i = 0; i < 50; i++) await policy.call(ok);
+    await policy.call(fail).catch(() => undefined);
+
+    expect(readings()).toBe(0);
+  });
+
+  it('reads the clock once per outcome with a time window, and still expires old buckets', async () => {
+    const { policy, clock, readings } = countingBreaker({
+      failureRateThreshold: 0.5,
+      minimumCalls: 4,
+      windowMs: 1000,
+    });
+    for (let i = 0; i < 3; i++) await policy.call(fail).catch(() => undefined);
+    expect(readings()).toBe(3);
+    clock.advance(1000); // the three failures leave the window
+    for (let i = 0; i < 3; i++) await policy.call(ok);
+    await policy.call(fail).catch(() => undefined); // 1 of 4: stays closed
+    expect(await policy.state()).toBe('closed');
+    await policy.call(fail).catch(() => undefined); // 2 of 5 ... then 3 of 6 opens
+    await policy.call(fail).catch(() => undefined);
+
+    expect(await policy.state()).toBe('open');
+    expect(readings()).toBeGreaterThanOrEqual(9);
+  });
+});
+
 describe('window options', () => {
   const invalid = (options: CircuitBreakerOptions, path: string) => {
     expect(() => resolveCircuitBreakerOptions(options)).toThrow(InvalidOptionsError);

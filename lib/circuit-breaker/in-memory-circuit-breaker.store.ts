@@ -23,7 +23,7 @@ import {
   type CircuitEntry,
   type ProbeAdmission,
 } from './circuit-entry.js';
-import { createWindow, isSlow, usesRates, windowFits, windowReason } from './outcome-window.js';
+import { createWindow, isSlow, usesRates, windowFits } from './outcome-window.js';
 
 /**
  * Process-local circuit state, answered synchronously. Time-based transitions happen lazily at
@@ -157,9 +157,8 @@ export class InMemoryCircuitBreakerStore extends CircuitBreakerStore {
     if (entry.window === undefined || !windowFits(entry.window, config)) {
       entry.window = createWindow(config);
     }
-    const now = this.clock.now();
-    entry.window.add(outcome === 'failure', isSlow(config, request.durationMs), now);
-    const reason = windowReason(entry.window.stats(now), config);
+    const slow = isSlow(config, request.durationMs);
+    const reason = entry.window.record(outcome === 'failure', slow, config, this.clock);
     return reason === undefined ? undefined : this.open(entry, request, reason);
   }
 

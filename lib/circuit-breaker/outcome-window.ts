@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.js';
 import type { CircuitConfig, CircuitOpenReason } from './circuit-breaker.store.js';
 
 /** What a window holds: its calls, and how many of them failed or were slow. */
@@ -9,7 +10,17 @@ export interface WindowStats {
 
 /** The recent outcomes of a closed circuit, in bounded memory. */
 export interface OutcomeWindow {
-  add(failure: boolean, slow: boolean, now: number): void;
+  /**
+   * Adds one outcome and says why the window now opens the circuit, if it does: the hot path of
+   * a closed circuit, so it allocates nothing, and only a time window reads the clock (a read
+   * costs about as much as the rest of the call).
+   */
+  record(
+    failure: boolean,
+    slow: boolean,
+    config: CircuitConfig,
+    clock: Clock,
+  ): CircuitOpenReason | undefined;
   stats(now: number): WindowStats;
   reset(): void;
 }
@@ -51,14 +62,22 @@ export function windowReason(
   stats: WindowStats,
   config: CircuitConfig,
 ): CircuitOpenReason | undefined {
-  if (stats.calls === 0 || stats.calls < (config.minimumCalls ?? DEFAULT_MINIMUM_CALLS)) {
-    return undefined;
-  }
+  return reasonOf(stats.calls, stats.failures, stats.slow, config);
+}
+
+/** `windowReason` on the counts themselves, so the hot path builds no stats object. */
+function reasonOf(
+  calls: number,
+  failures: number,
+  slow: number,
+  config: CircuitConfig,
+): CircuitOpenReason | undefined {
+  if (calls === 0 || calls < (config.minimumCalls ?? DEFAULT_MINIMUM_CALLS)) return undefined;
   const { failureRateThreshold, slowCallRateThreshold } = config;
-  if (failureRateThreshold !== undefined && stats.failures / stats.calls >= failureRateThreshold) {
+  if (failureRateThreshold !== undefined && failures / calls >= failureRateThreshold) {
     return 'failure-rate';
   }
-  if (slowCallRateThreshold !== undefined && stats.slow / stats.calls >= slowCallRateThreshold) {
+  if (slowCallRateThreshold !== undefined && slow / calls >= slowCallRateThreshold) {
     return 'slow-call-rate';
   }
   return undefined;
@@ -76,7 +95,12 @@ class CountWindow implements OutcomeWindow {
     this.ring = new Uint8Array(size);
   }
 
-  add(failure: boolean, slow: boolean): void {
+  record(failure: boolean, slow: boolean, config: CircuitConfig): CircuitOpenReason | undefined {
+    this.add(failure, slow);
+    return reasonOf(this.calls, this.failures, this.slow, config);
+  }
+
+  private add(failure: boolean, slow: boolean): void {
     if (this.calls === this.size) {
       const evicted = this.ring[this.next];
       if (evicted & FAILURE) this.failures--;
@@ -87,7 +111,7 @@ class CountWindow implements OutcomeWindow {
     this.ring[this.next] = (failure ? FAILURE : 0) | (slow ? SLOW : 0);
     if (failure) this.failures++;
     if (slow) this.slow++;
-    this.next = (this.next + 1) % this.size;
+    if (++this.next === this.size) this.next = 0;
   }
 
   stats(): WindowStats {
@@ -103,7 +127,9 @@ class CountWindow implements OutcomeWindow {
  * The calls of the last `windowMs`, in `TIME_BUCKETS` buckets: a call at time t falls in bucket
  * floor(t / width), and the window at `now` holds the buckets after floor(now / width) -
  * TIME_BUCKETS, so it reaches between `windowMs - width` and `windowMs` back. Memory is fixed
- * whatever the call rate.
+ * whatever the call rate. `record` keeps the totals of the window as of the newest bucket it
+ * saw, and sums the buckets again only when a call falls in another bucket (once per `width`
+ * at most while time moves forward), so a call costs O(1).
  */
 class TimeWindow implements OutcomeWindow {
   private readonly width: number;
@@ -111,25 +137,65 @@ class TimeWindow implements OutcomeWindow {
   private readonly calls = new Uint32Array(TIME_BUCKETS);
   private readonly failures = new Uint32Array(TIME_BUCKETS);
   private readonly slow = new Uint32Array(TIME_BUCKETS);
+  /** The bucket of the last recorded call (NaN after a reset), its slot, and the totals then. */
+  private latest = NaN;
+  private latestSlot = 0;
+  private totalCalls = 0;
+  private totalFailures = 0;
+  private totalSlow = 0;
 
   constructor(readonly windowMs: number) {
     this.width = windowMs / TIME_BUCKETS;
   }
 
-  add(failure: boolean, slow: boolean, now: number): void {
-    const bucket = Math.floor(now / this.width);
+  record(
+    failure: boolean,
+    slow: boolean,
+    config: CircuitConfig,
+    clock: Clock,
+  ): CircuitOpenReason | undefined {
+    const bucket = Math.floor(clock.now() / this.width);
+    if (bucket !== this.latest) this.moveTo(bucket);
+    const slot = this.latestSlot;
+    this.calls[slot]++;
+    this.totalCalls++;
+    if (failure) {
+      this.failures[slot]++;
+      this.totalFailures++;
+    }
+    if (slow) {
+      this.slow[slot]++;
+      this.totalSlow++;
+    }
+    return reasonOf(this.totalCalls, this.totalFailures, this.totalSlow, config);
+  }
+
+  stats(now: number): WindowStats {
+    return this.sum(Math.floor(now / this.width));
+  }
+
+  reset(): void {
+    this.bucketOf.fill(-Infinity);
+    this.latest = NaN;
+  }
+
+  /** A call in another bucket than the last one: claims its slot, then sums the window again. */
+  private moveTo(bucket: number): void {
     const slot = ((bucket % TIME_BUCKETS) + TIME_BUCKETS) % TIME_BUCKETS;
     if (this.bucketOf[slot] !== bucket) {
       this.bucketOf[slot] = bucket;
       this.calls[slot] = this.failures[slot] = this.slow[slot] = 0;
     }
-    this.calls[slot]++;
-    if (failure) this.failures[slot]++;
-    if (slow) this.slow[slot]++;
+    this.latest = bucket;
+    this.latestSlot = slot;
+    const { calls, failures, slow } = this.sum(bucket);
+    this.totalCalls = calls;
+    this.totalFailures = failures;
+    this.totalSlow = slow;
   }
 
-  stats(now: number): WindowStats {
-    const current = Math.floor(now / this.width);
+  /** The buckets of the window whose newest bucket is `current`. */
+  private sum(current: number): WindowStats {
     let calls = 0;
     let failures = 0;
     let slow = 0;
@@ -141,9 +207,5 @@ class TimeWindow implements OutcomeWindow {
       slow += this.slow[slot];
     }
     return { calls, failures, slow };
-  }
-
-  reset(): void {
-    this.bucketOf.fill(-Infinity);
   }
 }
