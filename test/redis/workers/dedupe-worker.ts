@@ -51,6 +51,7 @@ serve(
   (init) => {
     store = new RedisDedupeStore(connect(init.connection), {
       keyPrefix: (init as WorkerInit).keyPrefix,
+      heartbeatMs: init.heartbeatMs as number | undefined,
       checkClient: false,
       logger: { warn: () => undefined },
     });
