@@ -212,6 +212,28 @@ describe('RedisDedupeStore: a crashed owner is taken over within a few heartbeat
     expect(runs).toBe(1);
   });
 
+  it('an owner writes its alive key again as soon as it reconnects, not a heartbeat later', async () => {
+    const owner = store({ heartbeatMs: 60_000 });
+    const claim = await owner.claim({
+      namespace: freshName('reconnect'),
+      key: 'k',
+      config: { leaseMs: LEASE_MS, ttlMs: 0 } as never,
+    });
+    const token = claim.kind === 'owner' ? claim.token : '';
+    const alive = `test:{dd-owner:${ownerOf(token)!.processId}}:alive`;
+    await waitUntil(async () => (await admin.exists(alive)) === 1);
+
+    // What a restart does to it (the file kept the claims; the alive key lapsed meanwhile).
+    await admin.del(alive);
+    const id = await (owner.backend.client as Redis).client('ID');
+    await admin.client('KILL', 'ID', String(id));
+
+    await waitUntil(async () => (await admin.exists(alive)) === 1, {
+      timeoutMs: 3000,
+      what: 'the alive key written again on reconnecting',
+    });
+  });
+
   it('a claim whose token names no heartbeat (an older version) is bounded by its lease alone', async () => {
     const name = freshName('older');
     const waiter = store();
