@@ -7,9 +7,21 @@ import { DedupeLayer } from '../../lib/dedupe/dedupe.layer.js';
 import { Deduplicator } from '../../lib/dedupe/deduplicator.js';
 import { OwnerLiveness, ownerOf } from '../../lib/redis/process-heartbeat.js';
 import { RedisDedupeStore, type RedisDedupeStoreOptions } from '../../lib/redis/index.js';
-import { waitUntil, type RedisServerHandle } from '../support/redis/index.js';
+import {
+  keySlot,
+  startRedisCluster,
+  waitUntil,
+  type RedisClusterHandle,
+  type RedisServerHandle,
+} from '../support/redis/index.js';
 import { dedupeMember } from './dedupe-names.js';
-import { safeClient, serverTracker, storeTracker, testBackendOptions } from './helpers.js';
+import {
+  safeClient,
+  safeClusterClient,
+  serverTracker,
+  storeTracker,
+  testBackendOptions,
+} from './helpers.js';
 
 /*
  * Issue 14, item 4: a crashed dedupe owner is detected within a few heartbeats, not a lease.
@@ -249,5 +261,44 @@ describe('RedisDedupeStore: a crashed owner is taken over within a few heartbeat
   it('left a TTL on every key, the alive keys included', async () => {
     expect((await admin.keys('test:{dd-owner:*')).length).toBeGreaterThan(0);
     expect(await servers.keysWithoutTtl()).toEqual([]);
+  });
+});
+
+describe('on a 3-master Cluster: the alive key lives in another slot than the claim', () => {
+  let cluster: RedisClusterHandle;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+  afterAll(() => cluster?.stop());
+
+  it('a waiter still takes over a crashed owner, reading the alive key by its own round trip', async () => {
+    const store = () =>
+      new RedisDedupeStore(safeClusterClient(cluster), {
+        ...testBackendOptions(),
+        heartbeatMs: 100,
+      });
+    const [owner, waiter] = [store(), store()];
+    try {
+      const name = freshName('cluster');
+      const stuck = gate<string>();
+      void dedupedCall(owner, name, () => stuck.promise)('k').catch(() => undefined);
+      const claimKey = `test:{dd:${name}}:${dedupeMember('k')}:l`;
+      const admin = safeClusterClient(cluster);
+      await waitUntil(async () => (await admin.exists(claimKey)) === 1);
+      const token = (await admin.get(claimKey))!;
+      const alive = `test:{dd-owner:${ownerOf(token)!.processId}}:alive`;
+      expect(await admin.exists(alive)).toBe(1);
+      // Else one script could have read both: the test would prove nothing about Cluster.
+      expect(keySlot(alive)).not.toBe(keySlot(claimKey));
+
+      const waiting = dedupedCall(waiter, name, async () => 'taken over')('k');
+      await owner.backend.close();
+
+      expect(await waiting).toBe('taken over');
+      admin.disconnect();
+      stuck.open('too late');
+    } finally {
+      await Promise.all([owner.backend.close(), waiter.backend.close()]);
+    }
   });
 });
