@@ -272,22 +272,29 @@ describe('on a 3-master Cluster: the alive key lives in another slot than the cl
   afterAll(() => cluster?.stop());
 
   it('a waiter still takes over a crashed owner, reading the alive key by its own round trip', async () => {
-    const store = () =>
-      new RedisDedupeStore(safeClusterClient(cluster), {
-        ...testBackendOptions(),
-        heartbeatMs: 100,
-      });
-    const [owner, waiter] = [store(), store()];
+    const clients = [safeClusterClient(cluster), safeClusterClient(cluster)];
+    // Without an offline queue, a Cluster client refuses commands until it knows the slots: the
+    // first claim would fall back to the process.
+    await waitUntil(() => clients.every((client) => client.status === 'ready'));
+    const stores = clients.map(
+      (client) =>
+        new RedisDedupeStore(client, {
+          ...testBackendOptions(),
+          heartbeatMs: 100,
+        }),
+    );
+    const [owner, waiter] = stores;
     try {
       const name = freshName('cluster');
       const stuck = gate<string>();
       void dedupedCall(owner, name, () => stuck.promise)('k').catch(() => undefined);
       const claimKey = `test:{dd:${name}}:${dedupeMember('k')}:l`;
       const admin = safeClusterClient(cluster);
-      await waitUntil(async () => (await admin.exists(claimKey)) === 1);
+      await waitUntil(async () => (await admin.exists(claimKey).catch(() => 0)) === 1);
       const token = (await admin.get(claimKey))!;
       const alive = `test:{dd-owner:${ownerOf(token)!.processId}}:alive`;
-      expect(await admin.exists(alive)).toBe(1);
+      // Another node than the claim's: its first write may land just after the claim.
+      await waitUntil(async () => (await admin.exists(alive)) === 1);
       // Else one script could have read both: the test would prove nothing about Cluster.
       expect(keySlot(alive)).not.toBe(keySlot(claimKey));
 
@@ -298,7 +305,8 @@ describe('on a 3-master Cluster: the alive key lives in another slot than the cl
       admin.disconnect();
       stuck.open('too late');
     } finally {
-      await Promise.all([owner.backend.close(), waiter.backend.close()]);
+      await Promise.all(stores.map((store) => store.backend.close()));
+      clients.forEach((client) => client.disconnect());
     }
   });
 });
