@@ -161,7 +161,8 @@ describe('RedisDedupeStore: a crashed owner is taken over within a few heartbeat
   it('a waiter takes over once the owner stops heartbeating, long before its lease', async () => {
     const name = freshName('crash');
     const owner = store();
-    const waiter = store();
+    // Its own poll would wait 5 s between looks: the owner's heartbeat caps it.
+    const waiter = store({ pollMinMs: 5000, pollMaxMs: 5000 });
     const stuck = gate<string>();
     void dedupedCall(owner, name, () => stuck.promise)('k').catch(() => undefined);
     await waitUntil(async () => (await admin.exists(leaseKey(name, 'k'))) === 1);
