@@ -13,7 +13,7 @@ import {
   type DedupeSettlement,
 } from '../dedupe/dedupe.store.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
-import { ClaimWatch, type ClaimWatchDeps, type OwnerCheck, type PeekReply } from './claim-watch.js';
+import { ClaimWatch, type OwnerCheck, type PeekReply } from './claim-watch.js';
 import {
   DedupeSerializationError,
   EnvelopeCodec,
@@ -73,7 +73,7 @@ export interface RedisDedupeStoreOptions extends RedisBackendOptions {
    * How often this process tells Redis it is alive (one key, one write per interval, whatever
    * the number of claims). A claim whose owner missed about three heartbeats (its alive key
    * lapsed), seen so on two looks 1.5 heartbeats apart, is taken over by a waiter then rather
-   * than when its lease runs out: a crashed owner stalls identical calls for about four
+   * than when its lease runs out: a crashed owner stalls identical calls for about five
    * heartbeats, not a lease. An integer >= 100. @default 1000
    */
   heartbeatMs?: number;
@@ -275,7 +275,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
       pollMaxMs: this.pollMaxMs,
       ended: () => this.watches.delete(id),
       owner: this.ownerCheck(keys, holder),
-    } satisfies ClaimWatchDeps);
+    });
     this.watches.set(id, watch);
     return watch.start();
   }
