@@ -25,6 +25,8 @@ export interface OwnerCheck {
   alive(): Promise<boolean>;
   /** Ends the claim if its token still holds it (compare-and-delete), telling its waiters. */
   lapse(): Promise<unknown>;
+  /** True while this process's own connection has just come back. */
+  justReconnected(): boolean;
 }
 
 const NOT_COMPLETED: DedupeSettlement = { completed: false };
@@ -54,7 +56,12 @@ export class ClaimWatch {
     this.pollMs = deps.pollMinMs;
     const check = deps.owner;
     if (check !== undefined) {
-      this.owner = { liveness: new OwnerLiveness(check.heartbeatMs, () => check.alive()), check };
+      const liveness = new OwnerLiveness(
+        check.heartbeatMs,
+        () => check.alive(),
+        () => check.justReconnected(),
+      );
+      this.owner = { liveness, check };
     }
     this.settled = new Promise((resolve) => (this.resolve = resolve));
   }

@@ -56,8 +56,13 @@ export class ProcessHeartbeat {
   private timer?: ReturnType<typeof setInterval>;
   private beating = false;
   private tokens = 0;
+  /** When this process's connection last came up again (performance.now()), if it did. */
+  private reconnectedAt?: number;
   /** A restart can lose the alive key while claims survive (persistence): re-assert at once. */
-  private readonly onReady = (): void => this.beat();
+  private readonly onReady = (): void => {
+    this.reconnectedAt = performance.now();
+    this.beat();
+  };
 
   constructor(
     private readonly backend: RedisBackend,
@@ -71,6 +76,15 @@ export class ProcessHeartbeat {
   nextToken(): string {
     this.start();
     return `${this.processId}.${this.heartbeatMs}:${++this.tokens}`;
+  }
+
+  /**
+   * Whether this process's connection came up again less than `RECONNECT_GRACE_MS` ago: a
+   * Redis restart disconnects every process, and the owners reconnect on their own schedule.
+   */
+  justReconnected(): boolean {
+    const at = this.reconnectedAt;
+    return at !== undefined && performance.now() - at < RECONNECT_GRACE_MS;
   }
 
   private start(): void {
@@ -99,6 +113,14 @@ export class ProcessHeartbeat {
   }
 }
 
+/**
+ * How long after its own connection came up again a waiter does not count an owner's missing
+ * alive key: after a restart every process reconnects, each on its own schedule (ioredis's
+ * default retry strategy waits up to 2 s between attempts), and an owner reconnecting later than
+ * its waiters has not written its key yet.
+ */
+export const RECONNECT_GRACE_MS = 2000;
+
 /** What a waiter concludes about a claim's owner from its alive key. */
 export type OwnerVerdict = 'alive' | 'suspect' | 'lost';
 
@@ -113,8 +135,9 @@ export const CONFIRM_AFTER_HEARTBEATS = 1.5;
 /**
  * A waiter's judgement of one claim's owner. The owner is lost only when its alive key was
  * missing on two looks, the second sent at least 1.5 owner heartbeats after the first was
- * answered: an owner whose key vanished while it lives (a Redis restart that kept the claims but
- * not the short-lived alive keys, an eviction) has written it again by then. The key is looked at
+ * answered, and neither within 2 s of the waiter's own reconnection: an owner whose key vanished
+ * while it lives (a Redis restart that kept the claims but not the short-lived alive keys, an
+ * eviction) has written it again by then. The key is looked at
  * about once per heartbeat however often the claim is polled: its TTL is three heartbeats, so
  * looking more often tells nothing sooner.
  */
@@ -125,6 +148,8 @@ export class OwnerLiveness {
   constructor(
     readonly heartbeatMs: number,
     private readonly isAlive: () => Promise<boolean>,
+    /** True while the waiter's own connection has just come back (see RECONNECT_GRACE_MS). */
+    private readonly justReconnected: () => boolean = () => false,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
@@ -134,7 +159,8 @@ export class OwnerLiveness {
     if (!this.lookDue(sentAt)) return this.missingSince === undefined ? 'alive' : 'suspect';
     this.lastLookAt = sentAt;
     const alive = await this.isAlive();
-    if (alive) {
+    // Just after a reconnection a missing key says nothing: the owner may not be back yet.
+    if (alive || this.justReconnected()) {
       this.missingSince = undefined;
       return 'alive';
     }

@@ -292,6 +292,7 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
       heartbeatMs: owner.heartbeatMs,
       alive: () => this.backend.run(DD_OWNER_ALIVE, [alive], []).then((reply) => reply === 1),
       lapse: () => this.backend.run(DD_FAIL, [keys.lease, keys.done, keys.index], lapse),
+      justReconnected: () => this.heartbeat.justReconnected(),
     };
   }
 

@@ -94,10 +94,15 @@ describe('RedisDedupeStore: heartbeatMs', () => {
 
 describe('OwnerLiveness: when a waiter judges an owner lost', () => {
   const HEARTBEAT = 1000;
-  function liveness(answers: boolean[]) {
+  function liveness(answers: boolean[], reconnected = { just: false }) {
     let now = 0;
     const isAlive = jest.fn(async () => answers.shift() ?? true);
-    const judge = new OwnerLiveness(HEARTBEAT, isAlive, () => now);
+    const judge = new OwnerLiveness(
+      HEARTBEAT,
+      isAlive,
+      () => reconnected.just,
+      () => now,
+    );
     return { judge, isAlive, at: (ms: number) => ((now = ms), judge.judge()) };
   }
 
@@ -120,6 +125,17 @@ describe('OwnerLiveness: when a waiter judges an owner lost', () => {
     // Missing again later: a new first sighting, not a confirmation of the old one.
     expect(await at(2000)).toBe('suspect');
     expect(await at(3000)).toBe('suspect');
+  });
+
+  it('counts no missing key while its own connection has just come back (a restart)', async () => {
+    const reconnected = { just: true };
+    const { at } = liveness([false, false, false, false], reconnected);
+    expect(await at(0)).toBe('alive');
+    expect(await at(1500)).toBe('alive');
+    reconnected.just = false;
+    // The grace is over: a first sighting, then its confirmation.
+    expect(await at(3000)).toBe('suspect');
+    expect(await at(4500)).toBe('lost');
   });
 
   it('looks about once per heartbeat however often it is asked, and polls within a heartbeat', async () => {
