@@ -1,4 +1,5 @@
 import type { DedupeSettlement } from '../dedupe/dedupe.store.js';
+import { OwnerLiveness } from './process-heartbeat.js';
 import type { ChannelListener } from './redis-backend.js';
 
 /** What DD_PEEK found for the awaited claim. */
@@ -13,6 +14,19 @@ export interface ClaimWatchDeps {
   readonly pollMaxMs: number;
   /** Called once, when the watch ends. */
   ended(): void;
+  /** Present when the claim's owner heartbeats: the watch then also looks for its crash. */
+  readonly owner?: OwnerCheck;
+}
+
+/** How a watch tells a crashed owner (see process-heartbeat.ts) and ends its claim. */
+export interface OwnerCheck {
+  readonly heartbeatMs: number;
+  /** True while the owner's alive key exists. */
+  alive(): Promise<boolean>;
+  /** Ends the claim if its token still holds it (compare-and-delete), telling its waiters. */
+  lapse(): Promise<unknown>;
+  /** True while this process's own connection has just come back. */
+  justReconnected(): boolean;
 }
 
 const NOT_COMPLETED: DedupeSettlement = { completed: false };
@@ -21,7 +35,9 @@ const NOT_COMPLETED: DedupeSettlement = { completed: false };
  * Waits for one claim held by another process to end: subscribe, then check (so a completion
  * between the claim and the subscription is not missed), then a backoff poll as the safety net
  * for a lost message or a dropped pub/sub connection. One watch per claim per process, however
- * many callers wait on it.
+ * many callers wait on it. When the owner heartbeats, each poll (at least one per heartbeat)
+ * also looks at its alive key, and a lost owner's claim is ended at once rather than at the end
+ * of its lease: the waiters then claim again, and one of them takes over.
  */
 export class ClaimWatch {
   readonly settled: Promise<DedupeSettlement>;
@@ -31,12 +47,22 @@ export class ClaimWatch {
   private pollMs: number;
   private checking = false;
   private done = false;
+  private readonly owner?: { readonly liveness: OwnerLiveness; readonly check: OwnerCheck };
 
   constructor(
     private readonly token: string,
     private readonly deps: ClaimWatchDeps,
   ) {
     this.pollMs = deps.pollMinMs;
+    const check = deps.owner;
+    if (check !== undefined) {
+      const liveness = new OwnerLiveness(
+        check.heartbeatMs,
+        () => check.alive(),
+        () => check.justReconnected(),
+      );
+      this.owner = { liveness, check };
+    }
     this.settled = new Promise((resolve) => (this.resolve = resolve));
   }
 
@@ -60,23 +86,41 @@ export class ClaimWatch {
     else this.settleWith(envelope === '' ? undefined : envelope);
   }
 
-  private check(): void {
+  private async check(): Promise<void> {
     if (this.done || this.checking) return;
     this.checking = true;
-    this.deps.peek().then(
-      (reply) => {
-        this.checking = false;
-        this.onPeek(reply);
-      },
+    let again = false;
+    try {
+      again = await this.checkOnce();
+    } catch {
       // Redis is unavailable: stop waiting, the waiter's next claim falls back locally.
-      () => this.cancel(),
-    );
+      this.cancel();
+    } finally {
+      this.checking = false;
+    }
+    if (again) void this.check();
   }
 
-  private onPeek(reply: PeekReply): void {
-    if (reply[0] === 'c' || reply[0] === 'd') return this.settleWith(reply[1]);
-    if (reply[0] === 'x') return this.cancel();
+  /** True when the claim must be looked at again at once: its lost owner's claim was ended. */
+  private async checkOnce(): Promise<boolean> {
+    const reply = await this.deps.peek();
+    if (reply[0] !== 'p') {
+      this.onEnded(reply);
+      return false;
+    }
+    if (this.owner !== undefined && (await this.owner.liveness.judge()) === 'lost') {
+      // Looked at again rather than cancelled: the owner may have ended it meanwhile, with a
+      // result its waiters must receive rather than run the call again.
+      await this.owner.check.lapse();
+      return true;
+    }
     this.schedule(reply[1]);
+    return false;
+  }
+
+  private onEnded(reply: Exclude<PeekReply, ['p', number]>): void {
+    if (reply[0] === 'x') this.cancel();
+    else this.settleWith(reply[1]);
   }
 
   /** Next check after the backoff (with jitter), or right after the lease would lapse. */
@@ -84,8 +128,10 @@ export class ClaimWatch {
     if (this.done) return;
     const jittered = this.pollMs * (0.8 + Math.random() * 0.4);
     this.pollMs = Math.min(this.pollMs * 2, this.deps.pollMaxMs);
-    const delay = Math.max(1, Math.min(jittered, leaseRemainingMs + 1));
-    this.timer = setTimeout(() => this.check(), delay);
+    const backoff = Math.min(jittered, leaseRemainingMs + 1);
+    const next = this.owner === undefined ? backoff : this.owner.liveness.nextLookInMs(backoff);
+    const delay = Math.max(1, Math.min(next, leaseRemainingMs + 1));
+    this.timer = setTimeout(() => void this.check(), delay);
     this.timer.unref?.();
   }
 

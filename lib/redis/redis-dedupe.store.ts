@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { OnApplicationShutdown } from '@nestjs/common';
-import { checkInteger, checkNumber, checkObject } from '../core/validate.js';
+import { checkDuration, checkInteger, checkNumber, checkObject } from '../core/validate.js';
 import {
   DedupeStore,
   type DedupeClaim,
@@ -13,7 +13,7 @@ import {
   type DedupeSettlement,
 } from '../dedupe/dedupe.store.js';
 import { InMemoryDedupeStore } from '../dedupe/in-memory-dedupe.store.js';
-import { ClaimWatch, type PeekReply } from './claim-watch.js';
+import { ClaimWatch, type OwnerCheck, type PeekReply } from './claim-watch.js';
 import {
   DedupeSerializationError,
   EnvelopeCodec,
@@ -26,10 +26,12 @@ import {
   DD_COMPLETE,
   DD_FAIL,
   DD_FORGET,
+  DD_OWNER_ALIVE,
   DD_PEEK,
   DD_RENEW,
   DD_SIZE,
 } from './lua/dedupe.lua.js';
+import { aliveKey, ownerOf, ProcessHeartbeat } from './process-heartbeat.js';
 import { RedisBackend, type RedisConnectionSpec, type Undo } from './redis-backend.js';
 import type { RedisClient } from './redis-client.js';
 import type { RedisBackendOptions } from './redis-options.js';
@@ -62,8 +64,19 @@ export interface RedisDedupeStoreOptions extends RedisBackendOptions {
   resultGraceMs?: number;
   /** First interval of a waiting caller's safety-net poll; it doubles up to `pollMaxMs`. @default 50 */
   pollMinMs?: number;
-  /** @default 1000 */
+  /**
+   * The longest interval of that poll; while the awaited owner heartbeats, its `heartbeatMs`
+   * caps it too. @default 1000
+   */
   pollMaxMs?: number;
+  /**
+   * How often this process tells Redis it is alive (one key, one write per interval, whatever
+   * the number of claims). A claim whose owner missed about three heartbeats (its alive key
+   * lapsed), seen so on two looks 1.5 heartbeats apart, is taken over by a waiter then rather
+   * than when its lease runs out: a crashed owner stalls identical calls for about five
+   * heartbeats, not a lease. An integer >= 100. @default 1000
+   */
+  heartbeatMs?: number;
 }
 
 interface DedupeKeys {
@@ -77,6 +90,8 @@ interface DedupeKeys {
 
 type ClaimReply = ['c', string] | ['p', number, string] | ['o'];
 
+/** Below it, heartbeats would cost every process more writes than its calls. */
+const MIN_HEARTBEAT_MS = 100;
 /** The default of `RedisDedupeStoreOptions.maxValueBytes`. */
 const DEFAULT_MAX_VALUE_BYTES = 1_048_576;
 /** Tokens of claims made by the in-process fallback while Redis was unavailable. */
@@ -87,11 +102,13 @@ const noop = (): void => undefined;
  * Dedupe claims and results shared by every process that uses the same Redis and key prefix:
  * one execution per key across the fleet. The owner holds a lease that the engine renews;
  * callers in other processes wait for its result (pub/sub, subscribe-then-check, backoff poll)
- * and receive the same value, deserialised; a crashed owner's lease lapses and one waiter takes
- * over. While Redis is down or hung each process falls back to in-process dedupe.
+ * and receive the same value, deserialised; a crashed owner is taken over by one waiter once its
+ * process heartbeat stops (or its lease lapses, whichever comes first). While Redis is down or
+ * hung each process falls back to in-process dedupe.
  *
- * Round trips: owner 2 (claim, complete) + 1 per renewal; cache hit 1; a waiter 1 (claim) + 1
- * (SUBSCRIBE, once per key per process) + 1 (check) + 1 per poll, none for the message itself.
+ * Round trips: owner 2 (claim, complete) + 1 per renewal, and 1 per heartbeat per process; cache
+ * hit 1; a waiter 1 (claim) + 1 (SUBSCRIBE, once per key per process) + 2 (check, owner alive) +
+ * 1 per poll + 1 per heartbeat (owner alive), none for the message itself.
  * A dedupe name lives in one Cluster slot (its index makes `size()` exact and atomic).
  *
  * @publicApi
@@ -106,8 +123,8 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
   /** Namespaces already warned about a result too large to share (once each). */
   private readonly warnedTooLarge = new Set<string>();
   private readonly watches = new Map<string, ClaimWatch>();
-  private readonly tokenPrefix = randomBytes(6).toString('hex');
-  private tokens = 0;
+  /** This process's identity in its claim tokens, and its alive key. */
+  private readonly heartbeat: ProcessHeartbeat;
 
   constructor(
     client: RedisClient | RedisConnectionSpec | RedisBackend,
@@ -116,8 +133,10 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     super();
     const { serializer = jsonDedupeSerializer, resultGraceMs = 5000, ...rest } = options;
     const { pollMinMs = 50, pollMaxMs = 1000, ...more } = rest;
-    const { maxValueBytes = DEFAULT_MAX_VALUE_BYTES, ...backendOptions } = more;
+    const { maxValueBytes = DEFAULT_MAX_VALUE_BYTES, heartbeatMs = 1000, ...backendOptions } = more;
     checkObject('RedisDedupeStore: serializer', serializer);
+    checkInteger('RedisDedupeStore: heartbeatMs', heartbeatMs, MIN_HEARTBEAT_MS);
+    checkDuration('RedisDedupeStore: heartbeatMs', heartbeatMs, MIN_HEARTBEAT_MS);
     checkInteger('RedisDedupeStore: maxValueBytes', maxValueBytes, 1);
     checkNumber('RedisDedupeStore: resultGraceMs', resultGraceMs, 1);
     checkNumber('RedisDedupeStore: pollMinMs', pollMinMs, 1);
@@ -128,13 +147,14 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
     this.pollMaxMs = pollMaxMs;
     this.backend = RedisBackend.of(client, backendOptions);
     this.backend.onClose(() => this.watches.forEach((watch) => watch.cancel()));
+    this.heartbeat = new ProcessHeartbeat(this.backend, heartbeatMs);
   }
 
   claim(request: DedupeClaimRequest): DedupeClaim | Promise<DedupeClaim> {
     if (!this.backend.available) return this.claimLocally(request);
     const { namespace, key, config } = request;
     const keys = dedupeKeys(this.backend, namespace, key);
-    const token = `${this.tokenPrefix}:${++this.tokens}`;
+    const token = this.heartbeat.nextToken();
     const args = [token, Math.ceil(config.leaseMs), keys.member];
     // A claim whose reply was lost may still hold the key: released once Redis answers again.
     const undo: Undo = {
@@ -254,9 +274,26 @@ export class RedisDedupeStore extends DedupeStore implements OnApplicationShutdo
       pollMinMs: this.pollMinMs,
       pollMaxMs: this.pollMaxMs,
       ended: () => this.watches.delete(id),
+      owner: this.ownerCheck(keys, holder),
     });
     this.watches.set(id, watch);
     return watch.start();
+  }
+
+  /** How a watch tells whether `holder`'s process crashed; none for an owner that does not heartbeat. */
+  private ownerCheck(keys: DedupeKeys, holder: string): OwnerCheck | undefined {
+    const owner = ownerOf(holder);
+    if (owner === undefined) return undefined;
+    const alive = aliveKey(this.backend, owner.processId);
+    // The same compare-and-delete as the owner's own failure without an error: its waiters are
+    // told at once, and claim again.
+    const lapse = [holder, '', this.graceMs, keys.channel, keys.member];
+    return {
+      heartbeatMs: owner.heartbeatMs,
+      alive: () => this.backend.run(DD_OWNER_ALIVE, [alive], []).then((reply) => reply === 1),
+      lapse: () => this.backend.run(DD_FAIL, [keys.lease, keys.done, keys.index], lapse),
+      justReconnected: () => this.heartbeat.justReconnected(),
+    };
   }
 
   private settlementOf(envelope: string): DedupeSettlement {

@@ -10,6 +10,10 @@ import { startFleet, type Connection, type Fleet } from './fleet.js';
  * lease after its last renewal (it renews every lease/3); the waiting processes must take over
  * at that moment, not at the end of some longer wait of their own. Two waiting processes: one
  * takes over, the other waits for it. Measured against the lapse Redis reports.
+ *
+ * The lease path only: the heartbeat (which would find the crash sooner, see
+ * fleet-dedupe-owner-crash.spec.ts) is set far longer than the leases here. It still bounds a
+ * claim whose owner's process lives but stopped renewing, and an owner of an older version.
  */
 const WORKER = new URL('./workers/dedupe-worker.ts', import.meta.url);
 
@@ -33,7 +37,7 @@ describe('a SIGKILLed dedupe owner', () => {
     server = await startRedis();
     admin = server.client();
     const connection: Connection = { mode: 'standalone', port: server.port };
-    const init = { connection, keyPrefix: 'takeover:' };
+    const init = { connection, keyPrefix: 'takeover:', heartbeatMs: 60_000 };
     fleet = await startFleet(WORKER, [init, init, init], observe);
   }, 90_000);
 

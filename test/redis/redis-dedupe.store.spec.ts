@@ -89,7 +89,7 @@ describe('RedisDedupeStore between processes', () => {
     for (const value of fromB) expect(value).toEqual(fromA);
   });
 
-  it('round trips: a waiter pays a claim, a check and its poll ticks; the value comes with the message', async () => {
+  it("round trips: a waiter pays a claim, a check, one look at the owner's heartbeat and its poll ticks; the value comes with the message", async () => {
     const name = freshName('round-trips');
     let started!: () => void;
     let release!: (value: string) => void;
@@ -107,8 +107,9 @@ describe('RedisDedupeStore between processes', () => {
     release('done');
 
     expect(await Promise.all([owner, waiter])).toEqual(['done', 'done']);
-    // claim + check, then a poll tick at ~50 ms (the next one is due at ~150 ms).
-    expect(beforeRelease - beforeWait).toBe(3);
+    // claim + check + the owner's alive key, then a poll tick at ~50 ms (the next one is due at
+    // ~150 ms); the alive key is looked at once per heartbeat (1 s), not on every tick.
+    expect(beforeRelease - beforeWait).toBe(4);
     // The owner's complete; the waiter reads nothing: the value came in the message.
     expect((await scriptCalls(admin)) - beforeRelease).toBe(1);
   });

@@ -3,7 +3,8 @@ import { luaScript } from './script.js';
 /*
  * One dedupe namespace (a dedupe name) shares one hash tag, so its index can be kept in the same
  * atomic script as its entries. Per key (`m`, the key or its SHA-256 when long):
- *   `m:l` STRING  the claim (lease): owner token, PX leaseMs, renewed by the owner
+ *   `m:l` STRING  the claim (lease): owner token, PX leaseMs, renewed by the owner; the token
+ *                 names the owner's process, whose alive key a waiter checks (process-heartbeat.ts)
  *   `m:r` STRING  the cached result envelope, PX ttlMs (only when ttlMs > 0)
  *   `m:d` STRING  `token|envelope` of a claim that ended uncached (ttlMs 0, or a failure), kept
  *                 for a short grace so waiters that missed the message still find it
@@ -141,5 +142,17 @@ export const DD_SIZE = luaScript(
   `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
 return redis.call('ZCARD', KEYS[1])
+`,
+);
+
+/**
+ * 1 while a claim owner's process heartbeats (see process-heartbeat.ts), else 0. KEYS: its alive
+ * key, in its own slot: a script reading the claim could not read it on Cluster.
+ */
+export const DD_OWNER_ALIVE = luaScript(
+  'dd_owner_alive',
+  1,
+  `
+return redis.call('EXISTS', KEYS[1])
 `,
 );

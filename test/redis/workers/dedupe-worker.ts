@@ -4,7 +4,7 @@ import { DedupeLayer } from '../../../lib/dedupe/dedupe.layer.js';
 import { Deduplicator } from '../../../lib/dedupe/deduplicator.js';
 import { RedisDedupeStore } from '../../../lib/redis/index.js';
 import type { WorkerInit } from '../fleet.js';
-import { connect, report, serve, sleep } from './worker-runtime.js';
+import { connect, emitEvent, report, serve, sleep } from './worker-runtime.js';
 
 let store: RedisDedupeStore;
 const chains = new Map<string, Chain>();
@@ -51,8 +51,13 @@ serve(
   (init) => {
     store = new RedisDedupeStore(connect(init.connection), {
       keyPrefix: (init as WorkerInit).keyPrefix,
+      heartbeatMs: init.heartbeatMs as number | undefined,
       checkClient: false,
       logger: { warn: () => undefined },
+      // To the parent as plain data (an error becomes its message): tells a fallback to the
+      // process (Redis failed this worker) from a takeover.
+      onEvent: ({ type, ...rest }) =>
+        emitEvent({ type, error: 'error' in rest ? String(rest.error) : undefined }),
     });
     // Counts pub/sub deliveries, to tell the message path from the poll path.
     const listen = store.backend.listen.bind(store.backend);
@@ -92,5 +97,7 @@ serve(
       finishers.delete(key);
     },
     messages: () => messages,
+    /** Whether the worker's client is connected (after a Redis restart, it reconnects). */
+    connected: () => store.backend.client.status === 'ready',
   },
 );
