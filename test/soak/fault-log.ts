@@ -5,12 +5,21 @@ export type FaultType =
   | 'client-kill'
   | 'slow-command'
   | 'worker-kill'
+  /** SIGSTOP of a worker (opt-in, `--worker-pauses`): a starved worker, on purpose. */
+  | 'worker-pause'
   | 'degraded'
   | 'redis-error'
   | 'worker-stall';
 
 /** Reported by the workers' stores rather than injected. */
 const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error', 'worker-stall'];
+/** Faults under which the exact cap still holds. */
+const NO_LOOSER_CAP: readonly FaultType[] = [
+  'worker-kill',
+  'redis-error',
+  'worker-stall',
+  'worker-pause',
+];
 
 interface FaultWindow {
   type: FaultType;
@@ -98,11 +107,13 @@ export class FaultLog {
   }
 
   /**
-   * A worker's event loop stood still for `ms` >= leaseMs: its slots may have lapsed while its
-   * calls ran, which docs/redis.md allows (a holder paused for longer than `leaseMs`).
+   * A worker's event loop stood still from `from` to `to`, long enough to lose a lease: a
+   * dedupe claim it owned may have been taken over meanwhile, which docs/redis.md allows (a
+   * holder paused past its lease). It excuses a repeat execution (`touched`), but loosens no
+   * cap: CapCheck decides which slots such a stall may have cost.
    */
-  workerStalled(ms: number, now = performance.now()): void {
-    this.heal(this.begin('worker-stall', now - ms), now);
+  workerStalled(from: number, to: number): void {
+    this.heal(this.begin('worker-stall', from), to);
   }
 
   /** A killed worker never reports its recovery. */
@@ -112,10 +123,11 @@ export class FaultLog {
 
   /**
    * The faults whose looser cap applies at `now`. Not a worker kill, nor a lone failed
-   * operation: an acquire that fails before degraded mode is refused, never granted.
+   * operation (an acquire that fails before degraded mode is refused, never granted), nor a
+   * worker's stall (it may cost the slots its worker held, no more: see CapCheck).
    */
   activeAt(now: number): FaultWindow[] {
-    const loosens = (w: FaultWindow) => w.type !== 'worker-kill' && w.type !== 'redis-error';
+    const loosens = (w: FaultWindow) => !NO_LOOSER_CAP.includes(w.type);
     return this.windows.filter((w) => loosens(w) && w.start <= now && !this.over(w, now));
   }
 
@@ -131,7 +143,6 @@ export class FaultLog {
     const active = this.activeAt(now);
     const injected = active.filter((w) => !NOT_INJECTED.includes(w.type));
     if (injected.length > 0) return injected[injected.length - 1].type;
-    if (active.some((w) => w.type === 'worker-stall')) return 'worker stall (not injected)';
     return active.length > 0 ? 'degraded (not injected)' : 'steady';
   }
 

@@ -1,5 +1,11 @@
+import { CapCheck, type Bound } from './cap-check.js';
 import type { FaultLog } from './fault-log.js';
-import type { SoakSettings, WorkerMessage, WorkerReport } from './soak-protocol.js';
+import {
+  fromEpoch,
+  type SoakSettings,
+  type WorkerMessage,
+  type WorkerReport,
+} from './soak-protocol.js';
 
 export interface Violation {
   at: number;
@@ -30,7 +36,8 @@ const FORGET_KEYS_AFTER_MS = 60_000;
  */
 export class Invariants {
   readonly violations: Violation[] = [];
-  readonly maxInFlight = new Map<string, number>();
+  /** Calls in flight against the cap; an excess is decided once its slots are done. */
+  readonly cap: CapCheck;
   readonly outcomes = new Map<string, number>();
   readonly storeEvents = new Map<string, number>();
   readonly executionsPerKey = new Map<number, number>();
@@ -40,8 +47,6 @@ export class Invariants {
   readonly stalls: number[] = [];
   excusedDuplicates = 0;
   calls = 0;
-  private inFlight = 0;
-  private readonly inFlightBy = new Map<number, number>();
   private readonly executions = new Map<string, Execution[]>();
   private readonly lastSeen = new Map<string, number>();
   private readonly openCalls = new Map<string, OpenCall>();
@@ -51,7 +56,11 @@ export class Invariants {
     private readonly settings: SoakSettings,
     private readonly faults: FaultLog,
     private readonly healMs: number,
-  ) {}
+  ) {
+    const violate = (at: number, invariant: string, detail: string) =>
+      this.violations.push({ at, invariant, detail });
+    this.cap = new CapCheck(settings.leaseMs, (at) => this.boundAt(at), violate);
+  }
 
   /** `capacity`, or during a fault the bound docs/redis.md gives for it. */
   capAt(now: number): number {
@@ -73,8 +82,8 @@ export class Invariants {
   onReport(worker: number, report: WorkerReport): void {
     if (this.dead.has(worker)) return;
     const now = performance.now();
-    if (report.type === 'enter') this.enter(worker, now);
-    else if (report.type === 'exit') this.leave(worker);
+    if (report.type === 'enter') this.cap.enter(worker, report.slot, fromEpoch(report.at));
+    else if (report.type === 'exit') this.cap.exit(worker, report.slot);
     else if (report.type === 'exec-start') this.executionStarts(report.key, worker, now);
     else this.executionEnds(report.key, worker, now);
   }
@@ -89,7 +98,9 @@ export class Invariants {
       this.count(this.outcomes, message.outcome);
     } else if (message.kind === 'stall') {
       this.stalls.push(message.ms);
-      if (message.ms >= this.settings.leaseMs) this.faults.workerStalled(message.ms);
+      const [from, to] = [fromEpoch(message.from), fromEpoch(message.to)];
+      this.cap.stalled(worker, from, to);
+      if (to - from > this.cap.leaseLosingStallMs) this.faults.workerStalled(from, to);
     } else if (message.kind === 'store-event') {
       this.count(this.storeEvents, message.event);
       if (message.event === 'redis.degraded') this.faults.degraded(worker, true);
@@ -101,8 +112,7 @@ export class Invariants {
   /** A SIGKILLed worker: its calls stopped running; its executions lost their owner. */
   workerKilled(worker: number): void {
     this.dead.add(worker);
-    this.inFlight -= this.inFlightBy.get(worker) ?? 0;
-    this.inFlightBy.delete(worker);
+    this.cap.workerKilled(worker);
     for (const [id, call] of this.openCalls) if (call.worker === worker) this.openCalls.delete(id);
     this.faults.forgetWorker(worker);
   }
@@ -138,26 +148,10 @@ export class Invariants {
     }
   }
 
-  private enter(worker: number, now: number): void {
-    this.inFlight++;
-    this.inFlightBy.set(worker, (this.inFlightBy.get(worker) ?? 0) + 1);
-    const phase = this.faults.phaseAt(now);
-    this.maxInFlight.set(phase, Math.max(this.maxInFlight.get(phase) ?? 0, this.inFlight));
-    const cap = this.capAt(now);
-    if (this.inFlight > cap)
-      this.violate(
-        'backpressure cap',
-        `${this.inFlight} calls in flight > ${cap} (phase ${phase}, capacity ${this.settings.capacity}; by worker ${this.describeInFlight()}; ${this.faults.describeLast(now)})`,
-      );
-  }
-
-  private describeInFlight(): string {
-    return [...this.inFlightBy].map(([worker, n]) => `w${worker}: ${n}`).join(', ');
-  }
-
-  private leave(worker: number): void {
-    this.inFlight--;
-    this.inFlightBy.set(worker, (this.inFlightBy.get(worker) ?? 1) - 1);
+  private boundAt(at: number): Bound {
+    const phase = this.faults.phaseAt(at);
+    const context = `capacity ${this.settings.capacity}; ${this.faults.describeLast(at)}`;
+    return { cap: this.capAt(at), phase, context };
   }
 
   /**
