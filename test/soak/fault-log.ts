@@ -48,18 +48,14 @@ export class FaultLog {
     readonly startedAt = performance.now(),
   ) {}
 
-  begin(type: FaultType, now = performance.now()): FaultWindow {
+  /** @param who the workers concerned, as printed (a degraded window names its own) */
+  begin(type: FaultType, now = performance.now(), who?: string): FaultWindow {
     const window: FaultWindow = { type, start: now };
     this.windows.push(window);
     if (!NOT_INJECTED.includes(type)) this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
-    if (type !== 'redis-error') this.print(now, window);
+    if (type === 'degraded') who = [...this.degradedWorkers].map((w) => `w${w}`).join(', ');
+    if (type !== 'redis-error') console.log(`  ${this.time(now)} ${type}${who ? ` (${who})` : ''}`);
     return window;
-  }
-
-  private print(now: number, { type }: FaultWindow): void {
-    console.log(
-      `  ${this.time(now)} ${type}${type === 'degraded' ? ` (${[...this.degradedWorkers].map((w) => `w${w}`).join(', ')})` : ''}`,
-    );
   }
 
   heal(window: FaultWindow, now = performance.now()): void {
@@ -112,8 +108,8 @@ export class FaultLog {
    * holder paused past its lease). It excuses a repeat execution (`touched`), but loosens no
    * cap: CapCheck decides which slots such a stall may have cost.
    */
-  workerStalled(from: number, to: number): void {
-    this.heal(this.begin('worker-stall', from), to);
+  workerStalled(worker: number, from: number, to: number): void {
+    this.heal(this.begin('worker-stall', from, `w${worker}`), to);
   }
 
   /** A killed worker never reports its recovery. */

@@ -100,7 +100,7 @@ export class Invariants {
       this.stalls.push(message.ms);
       const [from, to] = [fromEpoch(message.from), fromEpoch(message.to)];
       this.cap.stalled(worker, from, to);
-      if (to - from > this.cap.leaseLosingStallMs) this.faults.workerStalled(from, to);
+      if (to - from > this.cap.leaseLosingStallMs) this.faults.workerStalled(worker, from, to);
     } else if (message.kind === 'store-event') {
       this.count(this.storeEvents, message.event);
       if (message.event === 'redis.degraded') this.faults.degraded(worker, true);

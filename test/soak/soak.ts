@@ -22,18 +22,21 @@ const TTL_SCAN_EVERY_MS = 3000;
 /** Beyond `--seconds`: starting the workers (each retried), stopping them, the summary. */
 const OVERALL_MARGIN_S = 180;
 
-const HELP = `npm run soak -- [--workers N] [--seconds M] [--worker-pauses]
+const HELP = `npm run soak -- [--workers N] [--seconds M] [--timeout S] [--worker-pauses]
 
   --workers N        worker processes (SOAK_WORKERS; default 4, at least 2); capacity is 2 N
   --seconds M        how long faults are injected (SOAK_SECONDS; default 60, at least 10)
+  --timeout S        the most the whole run may take, start-up and stop included (default
+                     M + ${OVERALL_MARGIN_S}); past it the soak ends its children and exits 3
   --worker-pauses    also SIGSTOP a worker for 0.6 to 1.3 leases at a time, a check that the
                      checker tells a lease lost to a stall from a broken cap
-Exit code: 0 clean, 1 a violation, 2 an error, 3 the overall timeout (M + ${OVERALL_MARGIN_S} s),
-130 / 143 SIGINT / SIGTERM. redis-server and every worker end with the soak on every path.`;
+Exit code: 0 clean, 1 a violation, 2 an error, 3 the overall timeout, 130 / 143 SIGINT /
+SIGTERM. redis-server and every worker end with the soak on every path.`;
 
 interface SoakOptions {
   workers: number;
   seconds: number;
+  timeoutS: number;
   workerPauses: boolean;
 }
 
@@ -42,6 +45,7 @@ function readOptions(): SoakOptions | undefined {
     options: {
       workers: { type: 'string' },
       seconds: { type: 'string' },
+      timeout: { type: 'string' },
       'worker-pauses': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -51,7 +55,9 @@ function readOptions(): SoakOptions | undefined {
   const seconds = Number(values.seconds ?? process.env.SOAK_SECONDS ?? 60);
   if (!Number.isInteger(workers) || workers < 2) throw new Error('--workers: an integer >= 2');
   if (!(seconds >= 10)) throw new Error('--seconds: a number >= 10');
-  return { workers, seconds, workerPauses: values['worker-pauses'] };
+  const timeoutS = Number(values.timeout ?? seconds + OVERALL_MARGIN_S);
+  if (!(timeoutS > 0)) throw new Error('--timeout: a number of seconds > 0');
+  return { workers, seconds, timeoutS, workerPauses: values['worker-pauses'] };
 }
 
 /**
@@ -60,7 +66,7 @@ function readOptions(): SoakOptions | undefined {
  * it on exit, and the kernel does if the parent is killed). SIGINT, SIGTERM and the overall
  * timeout exit, so CI can never hang on it.
  */
-function endChildrenOnExit(fleet: SoakFleet, seconds: number): void {
+function endChildrenOnExit(fleet: SoakFleet, timeoutS: number): void {
   process.once('exit', () => fleet.killAll());
   for (const [signal, code] of [
     ['SIGINT', 130],
@@ -71,11 +77,10 @@ function endChildrenOnExit(fleet: SoakFleet, seconds: number): void {
       process.exit(code);
     });
   }
-  const limitS = seconds + OVERALL_MARGIN_S;
   setTimeout(() => {
-    console.error(`soak: not done after ${limitS} s (overall timeout): stopped`);
+    console.error(`soak: not done after ${timeoutS} s (overall timeout): stopped`);
     process.exit(3);
-  }, limitS * 1000).unref();
+  }, timeoutS * 1000).unref();
 }
 
 function settingsFor(workers: number, port: number): SoakSettings {
@@ -147,14 +152,14 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const { workers, seconds, workerPauses } = options;
+  const { workers, seconds, timeoutS, workerPauses } = options;
   const server = await startServer();
   const settings = settingsFor(workers, server.port);
   const faults = new FaultLog(HEAL_MS);
   const invariants = new Invariants(settings, faults, HEAL_MS);
   const heap = new HeapWatch(HEAP_WARM_UP_MS, Math.min(20_000, (seconds * 1000) / 4));
   const fleet = new SoakFleet(settings, invariants, heap);
-  endChildrenOnExit(fleet, seconds);
+  endChildrenOnExit(fleet, timeoutS);
   const admin = server.client({ commandTimeout: 5000 });
   const gapMs: [number, number] = [3000, 8000];
   const injector = new FaultInjector(

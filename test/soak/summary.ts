@@ -35,7 +35,7 @@ function byInvariant(invariants: Invariants): Map<string, number> {
 
 /** Moments over the cap that leases lost to a stall explain: not violations, but shown. */
 function describeLeaseLosses(losses: LeaseLostToStall[], faults: FaultLog): string {
-  const head = `over the cap, lease lost to a stall: ${losses.length} reports`;
+  const head = `over the cap, lease lost to a stall: ${losses.length} calls entered`;
   if (losses.length === 0) return head;
   const worst = losses.reduce((a, b) => (b.inFlight - b.cap > a.inFlight - a.cap ? b : a));
   const stalls = new Set(losses.flatMap((l) => l.lost.map((s) => `w${s.worker} ${s.stallMs} ms`)));
