@@ -55,7 +55,7 @@ describe('CapCheck (the soak: calls in flight against the backpressure cap)', ()
     expect(check.leaseLosses).toEqual([
       { at: 2400, inFlight: 9, cap: 8, phase: 'steady', lost: [{ worker: 0, stallMs: 2600 }] },
     ]);
-    expect(check.leaseLosingStalls).toEqual([{ worker: 0, ms: 2600 }]);
+    expect(check.leaseLosingStalls).toEqual([{ worker: 0, from: 100, to: 2700, ms: 2600 }]);
   });
 
   it('still counts an excess before the stalled lease can have lapsed', () => {

@@ -50,13 +50,21 @@ export interface LeaseLostToStall {
   lost: { worker: number; stallMs: number }[];
 }
 
+/** A worker's event loop stood still from `from` to `to` (`ms` long). */
+export interface Stall {
+  worker: number;
+  from: number;
+  to: number;
+  ms: number;
+}
+
 export type ReportViolation = (at: number, invariant: string, detail: string) => void;
 
 export class CapCheck {
   readonly maxInFlight = new Map<string, number>();
   readonly leaseLosses: LeaseLostToStall[] = [];
-  /** Stalls long enough to lose a lease, per worker. */
-  readonly leaseLosingStalls: { worker: number; ms: number }[] = [];
+  /** Stalls long enough to lose a lease (a slot's, or a dedupe claim's). */
+  readonly leaseLosingStalls: Stall[] = [];
   private readonly held = new Map<number, Map<string, HeldSlot>>();
   private inFlight = 0;
   private pending: Excess[] = [];
@@ -110,7 +118,7 @@ export class CapCheck {
   stalled(worker: number, from: number, to: number): void {
     const ms = to - from;
     if (ms <= this.leaseLosingStallMs) return;
-    this.leaseLosingStalls.push({ worker, ms: Math.round(ms) });
+    this.leaseLosingStalls.push({ worker, from, to, ms: Math.round(ms) });
     const lapsesFrom = from + this.leaseLosingStallMs;
     for (const slot of this.held.get(worker)?.values() ?? []) {
       if (slot.leaseLostFrom !== undefined && slot.leaseLostFrom <= lapsesFrom) continue;

@@ -103,10 +103,10 @@ export class FaultLog {
   }
 
   /**
-   * A worker's event loop stood still from `from` to `to`, long enough to lose a lease: a
-   * dedupe claim it owned may have been taken over meanwhile, which docs/redis.md allows (a
-   * holder paused past its lease). It excuses a repeat execution (`touched`), but loosens no
-   * cap: CapCheck decides which slots such a stall may have cost.
+   * A worker's event loop stood still from `from` to `to`, long enough to lose a lease: shown
+   * in the timeline, and a key it touched is not counted as steady. It loosens no cap and
+   * excuses no repeat by itself: only the slots and claims of the stalled worker may have been
+   * lost (CapCheck, `Invariants.decideRepeats`).
    */
   workerStalled(worker: number, from: number, to: number): void {
     this.heal(this.begin('worker-stall', from, `w${worker}`), to);
@@ -127,11 +127,14 @@ export class FaultLog {
     return this.windows.filter((w) => loosens(w) && w.start <= now && !this.over(w, now));
   }
 
-  /** Whether a fault (other than a worker kill), or a failed operation, touched [from, to]. */
-  touched(from: number, to: number): boolean {
-    return this.windows.some(
-      (w) => w.type !== 'worker-kill' && w.start <= to && !this.over(w, from),
-    );
+  /**
+   * Whether a fault (other than a worker kill), or a failed operation, touched [from, to]; a
+   * worker's stall too unless `withStalls` is false.
+   */
+  touched(from: number, to: number, withStalls = true): boolean {
+    const counts = (w: FaultWindow) =>
+      w.type !== 'worker-kill' && (withStalls || w.type !== 'worker-stall');
+    return this.windows.some((w) => counts(w) && w.start <= to && !this.over(w, from));
   }
 
   /** The phase a moment belongs to, for the summary: 'steady' or the latest fault's type. */

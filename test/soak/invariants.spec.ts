@@ -72,3 +72,40 @@ describe('Invariants: the backpressure cap against worker stalls', () => {
     expect(capViolations()[0].detail).toMatch(/^9 calls in flight > 8 \(phase steady/);
   });
 });
+
+describe('Invariants: one execution per dedupe key against worker stalls', () => {
+  beforeEach(() => {
+    jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  const execution = (invariants: Invariants, worker: number, key: string) =>
+    invariants.onReport(worker, { type: 'exec-start', key });
+  const repeats = (invariants: Invariants) =>
+    invariants.violations.filter((v) => v.invariant === 'one execution per dedupe key');
+
+  it("excuses a repeat while the previous owner stood still past its claim's lease", () => {
+    const { invariants, stall } = parent();
+    execution(invariants, 0, 'k');
+    // w0 stands still; its claim lapses and w1 runs the key; then w0 runs again and says so.
+    execution(invariants, 1, 'k');
+    stall(0, 2600);
+    invariants.decideRepeats(performance.now(), true);
+
+    expect(repeats(invariants)).toEqual([]);
+    expect(invariants.claimsLostToStalls).toBe(1);
+  });
+
+  it('counts a repeat when the worker that stood still was not the owner', () => {
+    const { invariants, stall } = parent();
+    execution(invariants, 0, 'k');
+    stall(2, 3500); // longer than the lease, but w2 owned nothing
+    execution(invariants, 1, 'k');
+    invariants.decideRepeats(performance.now(), true);
+
+    expect(repeats(invariants)).toHaveLength(1);
+    expect(repeats(invariants)[0].detail).toMatch(/^key k: execution 2 in worker 1/);
+  });
+});

@@ -26,8 +26,22 @@ interface OpenCall {
   flagged?: boolean;
 }
 
+/** A repeat execution still unexplained, waiting for what its previous owner may report. */
+interface Repeat {
+  key: string;
+  worker: number;
+  at: number;
+  nth: number;
+  previous: Execution;
+}
+
 /** What stays in the parent once a key's window is long over. */
 const FORGET_KEYS_AFTER_MS = 60_000;
+/**
+ * How long an unexplained repeat waits for a stall report of the previous owner (sent as soon
+ * as it runs again, before anything else) or a late failure report, before it is decided.
+ */
+const DECIDE_REPEATS_AFTER_MS = 20_000;
 
 /**
  * The parent's view of the fleet, checked as each report arrives: calls in flight against the
@@ -46,6 +60,9 @@ export class Invariants {
   /** Event-loop stalls of a worker of at least leaseMs / 3, in ms. */
   readonly stalls: number[] = [];
   excusedDuplicates = 0;
+  /** Repeats explained by the previous owner's stall (its claim lapsed while it stood still). */
+  claimsLostToStalls = 0;
+  private pendingRepeats: Repeat[] = [];
   calls = 0;
   private readonly executions = new Map<string, Execution[]>();
   private readonly lastSeen = new Map<string, number>();
@@ -157,7 +174,8 @@ export class Invariants {
   /**
    * A second execution of a key is excused when a fault touched the time since the previous
    * one started (degraded mode dedupes per process; a restart loses claims and results) or
-   * when the previous owner was killed. Two executions of one key in one process never are.
+   * when the previous owner was killed; otherwise it waits (`decideRepeats`) for a stall of the
+   * previous owner to explain it. Two executions of one key in one process never are excused.
    */
   private executionStarts(key: string, worker: number, now: number): void {
     const history = this.executions.get(key) ?? [];
@@ -171,13 +189,43 @@ export class Invariants {
         'one execution per key per process',
         `key ${key} runs twice in worker ${worker}`,
       );
-    else if (this.dead.has(previous.worker) || this.faults.touched(previous.start, now))
+    else if (this.dead.has(previous.worker) || this.faults.touched(previous.start, now, false))
       this.excusedDuplicates++;
-    else
-      this.violate(
-        'one execution per dedupe key',
-        `key ${key}: execution ${history.length} in worker ${worker}, ${Math.round(now - previous.start)} ms after worker ${previous.worker}'s (${previous.end === undefined ? 'still running' : 'finished'}), no fault in between; ${this.faults.describeLast(now)}`,
-      );
+    else this.pendingRepeats.push({ key, worker, at: now, nth: history.length, previous });
+  }
+
+  /**
+   * Decides the repeats that have waited long enough (all of them at the end): excused by a
+   * fault reported late, or by a stall of the previous owner long enough to lose its claim
+   * that had begun at least that long before the repeat; else a violation.
+   */
+  decideRepeats(now: number, all = false): void {
+    const ready = this.pendingRepeats.filter((r) => all || now - r.at >= DECIDE_REPEATS_AFTER_MS);
+    if (ready.length === 0) return;
+    this.pendingRepeats = this.pendingRepeats.filter((r) => !ready.includes(r));
+    for (const repeat of ready) {
+      const { previous, at } = repeat;
+      if (this.faults.touched(previous.start, at, false)) this.excusedDuplicates++;
+      else if (this.claimLostToStall(repeat)) {
+        this.excusedDuplicates++;
+        this.claimsLostToStalls++;
+      } else this.violate('one execution per dedupe key', this.describeRepeat(repeat));
+    }
+  }
+
+  private claimLostToStall({ previous, at }: Repeat): boolean {
+    const least = this.cap.leaseLosingStallMs;
+    return this.cap.leaseLosingStalls.some(
+      (s) =>
+        s.worker === previous.worker &&
+        s.from + least <= at &&
+        s.to >= previous.start - this.settings.leaseMs,
+    );
+  }
+
+  private describeRepeat({ key, worker, at, nth, previous }: Repeat): string {
+    const state = previous.end === undefined || previous.end > at ? 'still running' : 'finished';
+    return `key ${key}: execution ${nth} in worker ${worker}, ${Math.round(at - previous.start)} ms after worker ${previous.worker}'s (${state}), no fault or stall of its owner in between; ${this.faults.describeLast(at)}`;
   }
 
   private executionEnds(key: string, worker: number, now: number): void {

@@ -6,7 +6,13 @@ import { DedupeLayer } from '../../lib/dedupe/dedupe.layer.js';
 import { Deduplicator } from '../../lib/dedupe/deduplicator.js';
 import { redisStores, type RedisStores } from '../../lib/redis/index.js';
 import { report, serve, sleep } from '../redis/workers/worker-runtime.js';
-import { epochNow, toEpoch, type SoakSettings, type WorkerMessage } from './soak-protocol.js';
+import {
+  epochNow,
+  toEpoch,
+  type SoakSettings,
+  type WorkerMessage,
+  type WorkerReport,
+} from './soak-protocol.js';
 
 /**
  * One soak worker: the library's Redis stores (built by `redisStores`, which creates the client
@@ -31,8 +37,15 @@ const STALL_TICK_MS = 100;
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
+/** Every message is preceded by the report of a stall it follows (see `checkStall`). */
 function tell(message: WorkerMessage): void {
+  if (message.kind !== 'stall') checkStall();
   if (process.connected) process.send!({ type: 'soak', ...message });
+}
+
+function reportAfterStalls(payload: WorkerReport): Promise<unknown> {
+  checkStall();
+  return report(payload);
 }
 
 const between = ([low, high]: [number, number]) => low + Math.random() * (high - low);
@@ -53,11 +66,9 @@ async function tracked(kind: 'bp' | 'dd', call: (id: string) => Promise<unknown>
 async function backpressureCall(slot: string): Promise<void> {
   const permit = await guard.acquire();
   try {
-    checkStall();
-    await report({ type: 'enter', slot, at: epochNow() });
+    await reportAfterStalls({ type: 'enter', slot, at: epochNow() });
     await sleep(between(settings.holdMs));
-    checkStall();
-    await report({ type: 'exit', slot });
+    await reportAfterStalls({ type: 'exit', slot });
   } finally {
     permit.release();
   }
@@ -65,9 +76,9 @@ async function backpressureCall(slot: string): Promise<void> {
 
 /** The deduped method: its body runs once per execution, which the parent counts per key. */
 async function execute(key: string): Promise<unknown> {
-  await report({ type: 'exec-start', key });
+  await reportAfterStalls({ type: 'exec-start', key });
   await sleep(between(settings.workMs));
-  await report({ type: 'exec-end', key });
+  await reportAfterStalls({ type: 'exec-end', key });
   return { key, by: process.pid };
 }
 
@@ -92,10 +103,10 @@ async function dedupeLoop(): Promise<void> {
 }
 
 /**
- * A holder paused for longer than `leaseMs` less a renewal interval may lose its slot while its
- * call still runs, and if its call ends before its next renewal no `redis.lease-lost` is
- * reported: say so. Checked every tick and before each enter and exit report, so the parent
- * hears of a stall before anything the worker did after it.
+ * A holder paused for longer than `leaseMs` less a renewal interval may lose its slot or claim
+ * while its call still runs, and if its call ends before its next renewal no
+ * `redis.lease-lost` is reported: say so. Checked every tick and before every other message,
+ * so the parent hears of a stall before anything the worker did after it.
  */
 function checkStall(): void {
   const now = performance.now();

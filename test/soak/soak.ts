@@ -186,6 +186,7 @@ async function main(): Promise<number> {
     const checker = setInterval(() => {
       invariants.checkUnsettled();
       invariants.cap.decide();
+      invariants.decideRepeats(performance.now());
       invariants.settleKeys(performance.now());
       faults.prune(performance.now(), 120_000);
     }, CHECK_EVERY_MS);
@@ -196,6 +197,7 @@ async function main(): Promise<number> {
     clearInterval(checker);
     invariants.checkUnsettled(Number.POSITIVE_INFINITY);
     invariants.cap.decide(true);
+    invariants.decideRepeats(performance.now(), true);
     invariants.settleKeys(performance.now(), true);
     scans.stopped = true;
     await scanning;

@@ -57,7 +57,7 @@ export function printSummary(result: SoakResult): number {
       (injector.slowCommandUsed ? ` (slow command: ${injector.slowCommandUsed})` : ''),
     `calls: ${invariants.calls} (${list(invariants.outcomes)})`,
     `max in flight per phase: ${list(invariants.cap.maxInFlight)}; allowed: capacity ${capacity} when steady (${result.healMs} ms after a fault healed), ${degradedBound} during a fault, ${degradedBound + capacity} during a restart`,
-    `dedupe keys by executions: ${list(invariants.executionsPerKey)}; keys no fault touched: ${list(invariants.executionsPerSteadyKey)} (repeat executions excused by a fault or a dead owner: ${invariants.excusedDuplicates})`,
+    `dedupe keys by executions: ${list(invariants.executionsPerKey)}; keys no fault touched: ${list(invariants.executionsPerSteadyKey)} (repeat executions excused by a fault, a dead owner or its stall: ${invariants.excusedDuplicates}, by a stall: ${invariants.claimsLostToStalls})`,
     `store events: ${list(invariants.storeEvents)}`,
     `worker event-loop stalls >= ${Math.round(settings.leaseMs / 3)} ms: ${invariants.stalls.length}` +
       (invariants.stalls.length > 0 ? ` (longest ${Math.max(...invariants.stalls)} ms)` : '') +
