@@ -83,12 +83,12 @@ export class FaultLog {
   }
 
   /** A worker's store switched to degraded mode or recovered; one window spans them all. */
-  degraded(worker: number, isDegraded: boolean): void {
+  degraded(worker: number, isDegraded: boolean, at = performance.now()): void {
     if (isDegraded) this.degradedWorkers.add(worker);
     else this.degradedWorkers.delete(worker);
-    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded');
+    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded', at);
     else if (this.degradedWindow !== undefined) {
-      this.heal(this.degradedWindow);
+      this.heal(this.degradedWindow, at);
       this.degradedWindow = undefined;
     }
   }

@@ -60,6 +60,23 @@ describe('Invariants: the backpressure cap against worker stalls', () => {
     expect(invariants.cap.leaseLosses[0]).toMatchObject({ inFlight: 9, cap: 8 });
   });
 
+  it('judges a slot by when its worker entered it, against degraded mode on the same clock', () => {
+    const { invariants, enter, exit, capViolations } = parent();
+    const steady = enter(1, 8, 100);
+    // w0 went degraded 50 ms ago and took a local slot at once; the parent reads both now.
+    invariants.onMessage(0, { kind: 'store-event', event: 'redis.degraded', at: epochNow() - 50 });
+    const local = enter(0, 1, 40);
+    exit(0, local);
+    exit(1, steady);
+    invariants.cap.decide();
+
+    expect(capViolations()).toEqual([]);
+    expect([...invariants.cap.maxInFlight]).toEqual([
+      ['steady', 8],
+      ['degraded (not injected)', 9],
+    ]);
+  });
+
   it('counts a slot over the cap when the worker that stood still held none', () => {
     const { invariants, enter, exit, stall, capViolations } = parent();
     // A stall longer than the lease, of a worker with nothing in flight: it frees no slot.

@@ -120,8 +120,10 @@ export class Invariants {
       if (to - from > this.cap.leaseLosingStallMs) this.faults.workerStalled(worker, from, to);
     } else if (message.kind === 'store-event') {
       this.count(this.storeEvents, message.event);
-      if (message.event === 'redis.degraded') this.faults.degraded(worker, true);
-      if (message.event === 'redis.recovered') this.faults.degraded(worker, false);
+      // On the worker's clock, as its reports of slots entered (see `CapCheck.enter`).
+      const at = fromEpoch(message.at);
+      if (message.event === 'redis.degraded') this.faults.degraded(worker, true, at);
+      if (message.event === 'redis.recovered') this.faults.degraded(worker, false, at);
       if (message.event === 'redis.error') this.faults.redisError(this.settings.operationTimeoutMs);
     }
   }

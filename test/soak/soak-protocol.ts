@@ -34,7 +34,8 @@ export type WorkerMessage =
    * running at `from` and ran again at `to` (both `epochNow()` times).
    */
   | { kind: 'stall'; ms: number; from: number; to: number }
-  | { kind: 'store-event'; event: string };
+  /** A store event (`redis.degraded`...) the worker saw at `at` (an `epochNow()` time). */
+  | { kind: 'store-event'; event: string; at: number };
 
 /** Acknowledged reports: the worker waits until the parent has counted them. */
 export type WorkerReport =

@@ -139,7 +139,7 @@ function build(init: SoakSettings): void {
       degradedCooldownMs: settings.degradedCooldownMs,
       checkClient: false,
       logger: { warn: () => undefined, error: () => undefined },
-      onEvent: (event) => tell({ kind: 'store-event', event: event.type }),
+      onEvent: (event) => tell({ kind: 'store-event', event: event.type, at: epochNow() }),
       backpressure: { replicasHint: workers },
     },
   );
