@@ -58,6 +58,41 @@ describe('CapCheck (the soak: calls in flight against the backpressure cap)', ()
     expect(check.leaseLosingStalls).toEqual([{ worker: 0, from: 100, to: 2700, ms: 2600 }]);
   });
 
+  it('excuses a slot granted while its worker stood still, read once it ran again', () => {
+    const { check, violations, fill } = capOf8();
+    fill(1, 7, 0);
+    // w0 asks at 50 and Redis grants at once, but w0 stands still from 100 to 3,200: the lease
+    // lapses unrenewed (from 3,050, a lease after the request) and w1 is granted the slot.
+    check.enter(1, 'eighth', 3070);
+    check.stalled(0, 100, 3200);
+    check.enter(0, 'late', 3210, 50);
+    check.exit(0, 'late');
+    check.workerKilled(1);
+    check.decide();
+
+    expect(violations).toEqual([]);
+    expect(check.leaseLosses).toEqual([
+      { at: 3210, inFlight: 9, cap: 8, phase: 'steady', lost: [{ worker: 0, stallMs: 3100 }] },
+    ]);
+  });
+
+  it('still counts a slot read after a stall when its unrenewed lease cannot have lapsed', () => {
+    for (const [askedAt, enteredAt] of [
+      [1500, 3210], // asked late in the stall: renewed within 2,000 ms of the request
+      [50, 3040], // read before a whole lease had passed since the request
+    ]) {
+      const { check, violations, fill } = capOf8();
+      fill(1, 8, 0);
+      check.stalled(0, 100, 3030);
+      check.enter(0, 'late', enteredAt, askedAt);
+      check.exit(0, 'late');
+      check.workerKilled(1);
+      check.decide();
+
+      expect(violations).toHaveLength(1);
+    }
+  });
+
   it('still counts an excess before the stalled lease can have lapsed', () => {
     const { check, violations, fill } = capOf8();
     check.enter(0, 'stuck', 0);

@@ -5,10 +5,12 @@
  *
  * A holder whose event loop stands still cannot renew its lease; once the lease lapses Redis
  * grants its slot again while the holder's call still runs, so the fleet holds one slot more
- * than the cap. docs/redis.md allows that (a holder paused past its lease loses its slot), and
- * only that: an excess counts as "lease lost to a stall" when, for every slot over the bound, a
- * slot held at that moment belongs to a worker that reported a stall long enough to lose its
- * lease and that had lasted long enough by then. Any other excess is a violation.
+ * than the cap. The same goes for a slot granted while its worker stood still, whose grant the
+ * worker reads only once it runs again. docs/redis.md allows that (a holder paused past its
+ * lease loses its slot), and only that: an excess counts as "lease lost to a stall" when, for
+ * every slot over the bound, a slot held at that moment belongs to a worker that reported a
+ * stall long enough to lose its lease, while it held or asked for that slot, and that had lasted
+ * long enough by then. Any other excess is a violation.
  */
 
 /** One slot in flight, from its holder's `enter` report to its `exit`. */
@@ -16,6 +18,8 @@ export interface HeldSlot {
   readonly worker: number;
   readonly id: string;
   readonly enteredAt: number;
+  /** When its worker asked for it: its lease began between this and `enteredAt`. */
+  readonly askedAt: number;
   /** Reported left, or its worker was killed: nothing more will be learnt about it. */
   done: boolean;
   /** From when its lease may have lapsed, because its worker stood still (see `stalled`). */
@@ -89,9 +93,15 @@ export class CapCheck {
     return this.inFlight;
   }
 
-  /** `worker` reported holding slot `id` since `at` (when its grant was reported). */
-  enter(worker: number, id: string, at: number): void {
-    const slot: HeldSlot = { worker, id, enteredAt: at, done: false };
+  /**
+   * `worker` reported holding slot `id` since `at` (when its grant was reported), asked for at
+   * `askedAt`. A stall it reported before (workers report one before anything else) may have
+   * cost the lease already, if the slot was granted while the worker stood still.
+   */
+  enter(worker: number, id: string, at: number, askedAt = at): void {
+    const slot: HeldSlot = { worker, id, enteredAt: at, askedAt, done: false };
+    for (const stall of this.leaseLosingStalls)
+      if (stall.worker === worker) this.markGrantedDuring(slot, stall);
     this.slotsOf(worker).set(id, slot);
     this.inFlight++;
     const bound = this.boundAt(at);
@@ -111,20 +121,35 @@ export class CapCheck {
 
   /**
    * `worker`'s event loop was last seen running at `from` and ran again at `to`. A stall long
-   * enough to lose a lease marks the slots it holds: their lease may have lapsed from `from`
-   * plus the lease's least remaining time. Workers report a stall before any later report, so
-   * the slots held are the ones it held while it stood still.
+   * enough to lose a lease marks the slots it holds (see `mark`). Workers report a stall before
+   * any later report, so the slots held are the ones it held while it stood still.
    */
   stalled(worker: number, from: number, to: number): void {
     const ms = to - from;
     if (ms <= this.leaseLosingStallMs) return;
-    this.leaseLosingStalls.push({ worker, from, to, ms: Math.round(ms) });
-    const lapsesFrom = from + this.leaseLosingStallMs;
-    for (const slot of this.held.get(worker)?.values() ?? []) {
-      if (slot.leaseLostFrom !== undefined && slot.leaseLostFrom <= lapsesFrom) continue;
-      slot.leaseLostFrom = lapsesFrom;
-      slot.stallMs = Math.round(ms);
-    }
+    const stall = { worker, from, to, ms: Math.round(ms) };
+    this.leaseLosingStalls.push(stall);
+    // Renewed at most a renewal interval before the loop stopped: at least that long to run.
+    for (const slot of this.held.get(worker)?.values() ?? [])
+      this.mayLapseFrom(slot, from + this.leaseLosingStallMs, stall);
+  }
+
+  /**
+   * A slot entered after its worker's stall may have been granted before the stall ended (the
+   * reply read only once the loop ran again): granted after it was asked for, never renewed
+   * until the loop ran, its lease lapsed at the earliest a whole lease after `askedAt`, and
+   * only if the stall lasted long enough past the request (the first renewal comes within a
+   * renewal interval of the loop running again).
+   */
+  private markGrantedDuring(slot: HeldSlot, stall: Stall): void {
+    if (stall.to - slot.askedAt <= this.leaseLosingStallMs) return;
+    this.mayLapseFrom(slot, slot.askedAt + this.leaseMs, stall);
+  }
+
+  private mayLapseFrom(slot: HeldSlot, lapsesFrom: number, stall: Stall): void {
+    if (slot.leaseLostFrom !== undefined && slot.leaseLostFrom <= lapsesFrom) return;
+    slot.leaseLostFrom = lapsesFrom;
+    slot.stallMs = stall.ms;
   }
 
   /** A SIGKILLed worker's slots stop running (its leases stay in Redis until they lapse). */

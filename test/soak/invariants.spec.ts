@@ -17,7 +17,8 @@ function parent() {
   const enter = (worker: number, n: number, agoMs = 0) =>
     Array.from({ length: n }, () => {
       const slot = `s${++slots}`;
-      invariants.onReport(worker, { type: 'enter', slot, at: epochNow() - agoMs });
+      const at = epochNow() - agoMs;
+      invariants.onReport(worker, { type: 'enter', slot, at, askedAt: at - 5 });
       return slot;
     });
   const exit = (worker: number, ids: string[]) =>

@@ -99,7 +99,8 @@ export class Invariants {
   onReport(worker: number, report: WorkerReport): void {
     if (this.dead.has(worker)) return;
     const now = performance.now();
-    if (report.type === 'enter') this.cap.enter(worker, report.slot, fromEpoch(report.at));
+    if (report.type === 'enter')
+      this.cap.enter(worker, report.slot, fromEpoch(report.at), fromEpoch(report.askedAt));
     else if (report.type === 'exit') this.cap.exit(worker, report.slot);
     else if (report.type === 'exec-start') this.executionStarts(report.key, worker, now);
     else this.executionEnds(report.key, worker, now);

@@ -39,8 +39,11 @@ export type WorkerMessage =
 
 /** Acknowledged reports: the worker waits until the parent has counted them. */
 export type WorkerReport =
-  /** A backpressure call holds slot `slot` (its call's id) since `at` (an `epochNow()` time). */
-  | { type: 'enter'; slot: string; at: number }
+  /**
+   * A backpressure call holds slot `slot` (its call's id) since `at`, asked for at `askedAt`
+   * (`epochNow()` times).
+   */
+  | { type: 'enter'; slot: string; at: number; askedAt: number }
   | { type: 'exit'; slot: string }
   | { type: 'exec-start'; key: string }
   | { type: 'exec-end'; key: string };

@@ -64,9 +64,10 @@ async function tracked(kind: 'bp' | 'dd', call: (id: string) => Promise<unknown>
 
 /** The protected method of the backpressure loops: it reports its own start and end. */
 async function backpressureCall(slot: string): Promise<void> {
+  const askedAt = epochNow();
   const permit = await guard.acquire();
   try {
-    await reportAfterStalls({ type: 'enter', slot, at: epochNow() });
+    await reportAfterStalls({ type: 'enter', slot, at: epochNow(), askedAt });
     await sleep(between(settings.holdMs));
     await reportAfterStalls({ type: 'exit', slot });
   } finally {
