@@ -221,6 +221,8 @@ export class RedisBackend implements OnApplicationShutdown {
       degraded: () => this.gate.degraded,
       open: () => this.gate.open,
       lateResendMs: lateResendWindowMs(this.client, this.options.operationTimeoutMs),
+      maxBytes: this.options.maxQueuedWriteBytes,
+      warn: (message) => this.reporter.warn(message),
     });
   }
 

@@ -58,6 +58,13 @@ export interface RedisBackendOptions {
   degradedCooldownMs?: number;
   /** Check the client's options and `maxmemory-policy` at start-up and warn. @default true */
   checkClient?: boolean;
+  /**
+   * The most the writes queued while Redis is unavailable (releases, results, undos of lost
+   * decisions, replayed once it answers) may hold, in bytes; also at most 10,000 writes. Past
+   * it the oldest are dropped, with one warning per overflow: what they end stays taken until
+   * its lease lapses. @default 8 MiB
+   */
+  maxQueuedWriteBytes?: number;
   /** Receives warnings. @default Nest's `Logger` with the context 'RedisStores' */
   logger?: RedisStoreLogger;
   /** Receives every store event; an exception it throws is ignored. */
@@ -70,6 +77,7 @@ export interface ResolvedRedisBackendOptions {
   degradeAfterFailures: number;
   degradedCooldownMs: number;
   checkClient: boolean;
+  maxQueuedWriteBytes: number;
   logger?: RedisStoreLogger;
   onEvent?: (event: RedisStoreEvent) => void;
 }
@@ -85,6 +93,7 @@ export const DEFAULT_REDIS_BACKEND_OPTIONS = {
   degradeAfterFailures: 3,
   degradedCooldownMs: 2000,
   checkClient: true,
+  maxQueuedWriteBytes: 8_388_608, // 8 MiB
 } as const;
 
 export function resolveBackendOptions(
@@ -100,6 +109,7 @@ export function resolveBackendOptions(
   checkNumber(at('operationTimeoutMs'), resolved.operationTimeoutMs, 1);
   checkInteger(at('degradeAfterFailures'), resolved.degradeAfterFailures, 1);
   checkNumber(at('degradedCooldownMs'), resolved.degradedCooldownMs, 0);
+  checkNumber(at('maxQueuedWriteBytes'), resolved.maxQueuedWriteBytes, 1);
   if (resolved.logger !== undefined) checkFunction(at('logger.warn'), resolved.logger.warn);
   if (resolved.logger?.error !== undefined)
     checkFunction(at('logger.error'), resolved.logger.error);

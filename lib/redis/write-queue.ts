@@ -26,25 +26,49 @@ export interface WriteQueueDeps {
   open(): boolean;
   /** How long after giving up on a command the client may still send it. */
   readonly lateResendMs: number;
+  /** The most the queued writes may hold, in bytes (`maxQueuedWriteBytes`). */
+  readonly maxBytes: number;
+  /** Tells the operator that writes were dropped (once per overflow, see `dropOldest`). */
+  warn(message: string): void;
 }
 
-/** Bound of the queue; the oldest write is dropped first (its lease lapses by itself). */
+/** Bound of the queue in writes; the oldest write is dropped first (its lease lapses by itself). */
 const MAX_WRITES = 10_000;
 /** While degraded, how often pending writes try to reach Redis (as its recovery probe). */
 const RETRY_MS = 250;
+/** What a queued write costs beyond its keys and arguments (the entry, its arrays), in bytes. */
+const ENTRY_OVERHEAD_BYTES = 96;
+/** A number argument, as a double. */
+const NUMBER_BYTES = 8;
 
 interface Pending {
   write: Undo;
   until: number;
+  bytes: number;
+}
+
+/** The bytes a write holds while queued: its keys and arguments (a dedupe result can be large). */
+export function queuedBytes(write: Undo): number {
+  let bytes = ENTRY_OVERHEAD_BYTES;
+  for (const part of [...write.keys, ...write.args])
+    bytes += typeof part === 'number' ? NUMBER_BYTES : Buffer.byteLength(part);
+  return bytes;
 }
 
 /**
  * Writes that end a lease or undo a lost decision, queued until Redis answers: replayed at once
  * when a call succeeds again, then at most every `RETRY_MS`, each until its lease would have
- * lapsed; the oldest doubles as the recovery probe while degraded.
+ * lapsed; the oldest doubles as the recovery probe while degraded. Bounded in writes and in
+ * bytes: past either bound the oldest write is dropped, which is always safe (the slot or claim
+ * it ends stays taken until its lease lapses, as if the process had crashed), and counted.
  */
 export class WriteQueue {
   private readonly pending: Pending[] = [];
+  private bytes = 0;
+  /** Live writes dropped to stay within the bounds, since the queue was created. */
+  dropped = 0;
+  /** Whether this overflow was reported: once until the queue has been empty again. */
+  private overflowReported = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lastFlushAt = -Infinity;
   private readonly lateTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -74,9 +98,18 @@ export class WriteQueue {
 
   add(write: Undo, until = performance.now() + write.maxAgeMs): void {
     if (until <= performance.now() || this.stopped) return;
-    if (this.pending.length >= MAX_WRITES) this.pending.shift();
-    this.pending.push({ write, until });
+    const bytes = queuedBytes(write);
+    if (bytes > this.deps.maxBytes) return this.overflowed(1, bytes);
+    if (this.pending.length >= MAX_WRITES || this.bytes + bytes > this.deps.maxBytes)
+      this.makeRoom(bytes);
+    this.pending.push({ write, until, bytes });
+    this.bytes += bytes;
     this.retryLater();
+  }
+
+  /** Bytes the queued writes hold. */
+  get queuedBytes(): number {
+    return this.bytes;
   }
 
   /** Redis answered a call: replay at once, or within `RETRY_MS` of the last replay. */
@@ -90,7 +123,7 @@ export class WriteQueue {
   lastTry(): Promise<unknown> {
     if (this.pending.length === 0 || !this.deps.open()) return Promise.resolve();
     const now = performance.now();
-    const live = this.pending.splice(0).filter((entry) => entry.until > now);
+    const live = this.takeAll().filter((entry) => entry.until > now);
     return Promise.all(live.map(({ write }) => this.deps.run(write).catch(noop)));
   }
 
@@ -100,7 +133,7 @@ export class WriteQueue {
     clearTimeout(this.timer);
     this.lateTimers.forEach(clearTimeout);
     this.lateTimers.clear();
-    this.pending.length = 0;
+    this.takeAll();
   }
 
   /** Runs the pending writes; one that fails again is queued again (see `replay`). */
@@ -108,7 +141,7 @@ export class WriteQueue {
     if (this.pending.length === 0 || this.deps.degraded()) return;
     const now = performance.now();
     this.lastFlushAt = now;
-    for (const { write, until } of this.pending.splice(0)) {
+    for (const { write, until } of this.takeAll()) {
       if (until > now) this.replay(write, until);
     }
   }
@@ -129,7 +162,8 @@ export class WriteQueue {
       this.timer = undefined;
       if (!this.deps.degraded()) return this.flush();
       this.dropExpired();
-      const oldest = this.deps.open() ? this.pending.shift() : undefined;
+      const oldest = this.deps.open() ? this.takeOldest() : undefined;
+      this.noteIfEmpty();
       if (oldest !== undefined) this.replay(oldest.write, oldest.until);
       if (this.pending.length > 0) this.retryLater();
     }, RETRY_MS);
@@ -140,5 +174,50 @@ export class WriteQueue {
     const now = performance.now();
     const live = this.pending.filter((entry) => entry.until > now);
     this.pending.splice(0, this.pending.length, ...live);
+    this.bytes = live.reduce((sum, entry) => sum + entry.bytes, 0);
+  }
+
+  /**
+   * Frees room for a write of `bytes`: expired writes go first (they would be skipped anyway),
+   * then the oldest live ones, whose leases are the nearest to lapsing by themselves.
+   */
+  private makeRoom(bytes: number): void {
+    this.dropExpired();
+    let dropped = 0;
+    while (this.pending.length >= MAX_WRITES || this.bytes + bytes > this.deps.maxBytes) {
+      this.takeOldest();
+      dropped++;
+    }
+    if (dropped > 0) this.overflowed(dropped, bytes);
+  }
+
+  private overflowed(count: number, bytes: number): void {
+    this.dropped += count;
+    if (this.overflowReported) return;
+    this.overflowReported = true;
+    this.deps.warn(
+      `Redis stores: the queue of writes to replay once Redis answers is full (${this.pending.length} writes, ` +
+        `${this.bytes} bytes, a new one of ${bytes}; bounds ${MAX_WRITES} writes, maxQueuedWriteBytes ` +
+        `${this.deps.maxBytes}): dropping the oldest (${this.dropped} so far). The slots and claims they ` +
+        `end stay taken until their lease lapses.`,
+    );
+  }
+
+  private takeOldest(): Pending | undefined {
+    const oldest = this.pending.shift();
+    if (oldest !== undefined) this.bytes -= oldest.bytes;
+    return oldest;
+  }
+
+  private takeAll(): Pending[] {
+    this.bytes = 0;
+    const all = this.pending.splice(0);
+    this.noteIfEmpty();
+    return all;
+  }
+
+  /** An empty queue ends an overflow: the next one is reported again. */
+  private noteIfEmpty(): void {
+    if (this.pending.length === 0) this.overflowReported = false;
   }
 }

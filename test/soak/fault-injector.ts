@@ -12,6 +12,8 @@ const FAULTS: InjectedFault[] = [
   'slow-command',
   'worker-kill',
 ];
+/** How long `worker-pause` stops a worker: around the least a lease has left (2/3 of it). */
+const WORKER_PAUSE_LEASES: [number, number] = [0.6, 1.3];
 
 const between = (low: number, high: number) => low + Math.random() * (high - low);
 
@@ -26,14 +28,20 @@ export class FaultInjector {
   private readonly stopping = new AbortController();
   private loop?: Promise<void>;
   private slowCommand?: 'DEBUG SLEEP 0.3' | 'CLIENT PAUSE 300 WRITE';
+  private readonly faults: InjectedFault[];
 
+  /** @param workerPauses adds `worker-pause` to the faults drawn (a check of the checker) */
   constructor(
     private readonly server: RedisServerHandle,
     private readonly admin: Redis,
     private readonly fleet: SoakFleet,
     private readonly log: FaultLog,
     private readonly gapMs: [number, number],
-  ) {}
+    private readonly leaseMs: number,
+    workerPauses = false,
+  ) {
+    this.faults = workerPauses ? [...FAULTS, 'worker-pause'] : FAULTS;
+  }
 
   start(): void {
     this.loop = this.run();
@@ -57,7 +65,7 @@ export class FaultInjector {
   }
 
   private draw(): InjectedFault {
-    if (this.bag.length === 0) this.bag = [...FAULTS].sort(() => Math.random() - 0.5);
+    if (this.bag.length === 0) this.bag = [...this.faults].sort(() => Math.random() - 0.5);
     return this.bag.pop()!;
   }
 
@@ -110,6 +118,16 @@ export class FaultInjector {
   private async 'worker-kill'(): Promise<void> {
     await this.fleet.killOne();
     await this.fleet.spawn();
+  }
+
+  /**
+   * SIGSTOP of a random worker for about its lease: the starved holder the docs warn of. Its
+   * slots may lapse and be granted again while its calls run; only its own stall report may
+   * explain the excess (the cap stays exact).
+   */
+  private async 'worker-pause'(): Promise<void> {
+    const [low, high] = WORKER_PAUSE_LEASES;
+    await this.fleet.pauseOne(between(low * this.leaseMs, high * this.leaseMs));
   }
 
   get slowCommandUsed(): string | undefined {

@@ -5,12 +5,21 @@ export type FaultType =
   | 'client-kill'
   | 'slow-command'
   | 'worker-kill'
+  /** SIGSTOP of a worker (opt-in, `--worker-pauses`): a starved worker, on purpose. */
+  | 'worker-pause'
   | 'degraded'
   | 'redis-error'
   | 'worker-stall';
 
 /** Reported by the workers' stores rather than injected. */
 const NOT_INJECTED: readonly FaultType[] = ['degraded', 'redis-error', 'worker-stall'];
+/** Faults under which the exact cap still holds. */
+const NO_LOOSER_CAP: readonly FaultType[] = [
+  'worker-kill',
+  'redis-error',
+  'worker-stall',
+  'worker-pause',
+];
 
 interface FaultWindow {
   type: FaultType;
@@ -39,18 +48,14 @@ export class FaultLog {
     readonly startedAt = performance.now(),
   ) {}
 
-  begin(type: FaultType, now = performance.now()): FaultWindow {
+  /** @param who the workers concerned, as printed (a degraded window names its own) */
+  begin(type: FaultType, now = performance.now(), who?: string): FaultWindow {
     const window: FaultWindow = { type, start: now };
     this.windows.push(window);
     if (!NOT_INJECTED.includes(type)) this.injected.set(type, (this.injected.get(type) ?? 0) + 1);
-    if (type !== 'redis-error') this.print(now, window);
+    if (type === 'degraded') who = [...this.degradedWorkers].map((w) => `w${w}`).join(', ');
+    if (type !== 'redis-error') console.log(`  ${this.time(now)} ${type}${who ? ` (${who})` : ''}`);
     return window;
-  }
-
-  private print(now: number, { type }: FaultWindow): void {
-    console.log(
-      `  ${this.time(now)} ${type}${type === 'degraded' ? ` (${[...this.degradedWorkers].map((w) => `w${w}`).join(', ')})` : ''}`,
-    );
   }
 
   heal(window: FaultWindow, now = performance.now()): void {
@@ -78,12 +83,12 @@ export class FaultLog {
   }
 
   /** A worker's store switched to degraded mode or recovered; one window spans them all. */
-  degraded(worker: number, isDegraded: boolean): void {
+  degraded(worker: number, isDegraded: boolean, at = performance.now()): void {
     if (isDegraded) this.degradedWorkers.add(worker);
     else this.degradedWorkers.delete(worker);
-    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded');
+    if (this.degradedWorkers.size > 0) this.degradedWindow ??= this.begin('degraded', at);
     else if (this.degradedWindow !== undefined) {
-      this.heal(this.degradedWindow);
+      this.heal(this.degradedWindow, at);
       this.degradedWindow = undefined;
     }
   }
@@ -98,11 +103,13 @@ export class FaultLog {
   }
 
   /**
-   * A worker's event loop stood still for `ms` >= leaseMs: its slots may have lapsed while its
-   * calls ran, which docs/redis.md allows (a holder paused for longer than `leaseMs`).
+   * A worker's event loop stood still from `from` to `to`, long enough to lose a lease: shown
+   * in the timeline, and a key it touched is not counted as steady. It loosens no cap and
+   * excuses no repeat by itself: only the slots and claims of the stalled worker may have been
+   * lost (CapCheck, `Invariants.decideRepeats`).
    */
-  workerStalled(ms: number, now = performance.now()): void {
-    this.heal(this.begin('worker-stall', now - ms), now);
+  workerStalled(worker: number, from: number, to: number): void {
+    this.heal(this.begin('worker-stall', from, `w${worker}`), to);
   }
 
   /** A killed worker never reports its recovery. */
@@ -112,18 +119,22 @@ export class FaultLog {
 
   /**
    * The faults whose looser cap applies at `now`. Not a worker kill, nor a lone failed
-   * operation: an acquire that fails before degraded mode is refused, never granted.
+   * operation (an acquire that fails before degraded mode is refused, never granted), nor a
+   * worker's stall (it may cost the slots its worker held, no more: see CapCheck).
    */
   activeAt(now: number): FaultWindow[] {
-    const loosens = (w: FaultWindow) => w.type !== 'worker-kill' && w.type !== 'redis-error';
+    const loosens = (w: FaultWindow) => !NO_LOOSER_CAP.includes(w.type);
     return this.windows.filter((w) => loosens(w) && w.start <= now && !this.over(w, now));
   }
 
-  /** Whether a fault (other than a worker kill), or a failed operation, touched [from, to]. */
-  touched(from: number, to: number): boolean {
-    return this.windows.some(
-      (w) => w.type !== 'worker-kill' && w.start <= to && !this.over(w, from),
-    );
+  /**
+   * Whether a fault (other than a worker kill), or a failed operation, touched [from, to]; a
+   * worker's stall too unless `withStalls` is false.
+   */
+  touched(from: number, to: number, withStalls = true): boolean {
+    const counts = (w: FaultWindow) =>
+      w.type !== 'worker-kill' && (withStalls || w.type !== 'worker-stall');
+    return this.windows.some((w) => counts(w) && w.start <= to && !this.over(w, from));
   }
 
   /** The phase a moment belongs to, for the summary: 'steady' or the latest fault's type. */
@@ -131,7 +142,6 @@ export class FaultLog {
     const active = this.activeAt(now);
     const injected = active.filter((w) => !NOT_INJECTED.includes(w.type));
     if (injected.length > 0) return injected[injected.length - 1].type;
-    if (active.some((w) => w.type === 'worker-stall')) return 'worker stall (not injected)';
     return active.length > 0 ? 'degraded (not injected)' : 'steady';
   }
 

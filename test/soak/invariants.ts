@@ -1,5 +1,11 @@
+import { CapCheck, type Bound } from './cap-check.js';
 import type { FaultLog } from './fault-log.js';
-import type { SoakSettings, WorkerMessage, WorkerReport } from './soak-protocol.js';
+import {
+  fromEpoch,
+  type SoakSettings,
+  type WorkerMessage,
+  type WorkerReport,
+} from './soak-protocol.js';
 
 export interface Violation {
   at: number;
@@ -20,8 +26,22 @@ interface OpenCall {
   flagged?: boolean;
 }
 
+/** A repeat execution still unexplained, waiting for what its previous owner may report. */
+interface Repeat {
+  key: string;
+  worker: number;
+  at: number;
+  nth: number;
+  previous: Execution;
+}
+
 /** What stays in the parent once a key's window is long over. */
 const FORGET_KEYS_AFTER_MS = 60_000;
+/**
+ * How long an unexplained repeat waits for a stall report of the previous owner (sent as soon
+ * as it runs again, before anything else) or a late failure report, before it is decided.
+ */
+const DECIDE_REPEATS_AFTER_MS = 20_000;
 
 /**
  * The parent's view of the fleet, checked as each report arrives: calls in flight against the
@@ -30,7 +50,8 @@ const FORGET_KEYS_AFTER_MS = 60_000;
  */
 export class Invariants {
   readonly violations: Violation[] = [];
-  readonly maxInFlight = new Map<string, number>();
+  /** Calls in flight against the cap; an excess is decided once its slots are done. */
+  readonly cap: CapCheck;
   readonly outcomes = new Map<string, number>();
   readonly storeEvents = new Map<string, number>();
   readonly executionsPerKey = new Map<number, number>();
@@ -39,9 +60,10 @@ export class Invariants {
   /** Event-loop stalls of a worker of at least leaseMs / 3, in ms. */
   readonly stalls: number[] = [];
   excusedDuplicates = 0;
+  /** Repeats explained by the previous owner's stall (its claim lapsed while it stood still). */
+  claimsLostToStalls = 0;
+  private pendingRepeats: Repeat[] = [];
   calls = 0;
-  private inFlight = 0;
-  private readonly inFlightBy = new Map<number, number>();
   private readonly executions = new Map<string, Execution[]>();
   private readonly lastSeen = new Map<string, number>();
   private readonly openCalls = new Map<string, OpenCall>();
@@ -51,7 +73,11 @@ export class Invariants {
     private readonly settings: SoakSettings,
     private readonly faults: FaultLog,
     private readonly healMs: number,
-  ) {}
+  ) {
+    const violate = (at: number, invariant: string, detail: string) =>
+      this.violations.push({ at, invariant, detail });
+    this.cap = new CapCheck(settings.leaseMs, (at) => this.boundAt(at), violate);
+  }
 
   /** `capacity`, or during a fault the bound docs/redis.md gives for it. */
   capAt(now: number): number {
@@ -73,8 +99,9 @@ export class Invariants {
   onReport(worker: number, report: WorkerReport): void {
     if (this.dead.has(worker)) return;
     const now = performance.now();
-    if (report.type === 'enter') this.enter(worker, now);
-    else if (report.type === 'exit') this.leave(worker);
+    if (report.type === 'enter')
+      this.cap.enter(worker, report.slot, fromEpoch(report.at), fromEpoch(report.askedAt));
+    else if (report.type === 'exit') this.cap.exit(worker, report.slot);
     else if (report.type === 'exec-start') this.executionStarts(report.key, worker, now);
     else this.executionEnds(report.key, worker, now);
   }
@@ -89,11 +116,15 @@ export class Invariants {
       this.count(this.outcomes, message.outcome);
     } else if (message.kind === 'stall') {
       this.stalls.push(message.ms);
-      if (message.ms >= this.settings.leaseMs) this.faults.workerStalled(message.ms);
+      const [from, to] = [fromEpoch(message.from), fromEpoch(message.to)];
+      this.cap.stalled(worker, from, to);
+      if (to - from > this.cap.leaseLosingStallMs) this.faults.workerStalled(worker, from, to);
     } else if (message.kind === 'store-event') {
       this.count(this.storeEvents, message.event);
-      if (message.event === 'redis.degraded') this.faults.degraded(worker, true);
-      if (message.event === 'redis.recovered') this.faults.degraded(worker, false);
+      // On the worker's clock, as its reports of slots entered (see `CapCheck.enter`).
+      const at = fromEpoch(message.at);
+      if (message.event === 'redis.degraded') this.faults.degraded(worker, true, at);
+      if (message.event === 'redis.recovered') this.faults.degraded(worker, false, at);
       if (message.event === 'redis.error') this.faults.redisError(this.settings.operationTimeoutMs);
     }
   }
@@ -101,8 +132,7 @@ export class Invariants {
   /** A SIGKILLed worker: its calls stopped running; its executions lost their owner. */
   workerKilled(worker: number): void {
     this.dead.add(worker);
-    this.inFlight -= this.inFlightBy.get(worker) ?? 0;
-    this.inFlightBy.delete(worker);
+    this.cap.workerKilled(worker);
     for (const [id, call] of this.openCalls) if (call.worker === worker) this.openCalls.delete(id);
     this.faults.forgetWorker(worker);
   }
@@ -138,32 +168,17 @@ export class Invariants {
     }
   }
 
-  private enter(worker: number, now: number): void {
-    this.inFlight++;
-    this.inFlightBy.set(worker, (this.inFlightBy.get(worker) ?? 0) + 1);
-    const phase = this.faults.phaseAt(now);
-    this.maxInFlight.set(phase, Math.max(this.maxInFlight.get(phase) ?? 0, this.inFlight));
-    const cap = this.capAt(now);
-    if (this.inFlight > cap)
-      this.violate(
-        'backpressure cap',
-        `${this.inFlight} calls in flight > ${cap} (phase ${phase}, capacity ${this.settings.capacity}; by worker ${this.describeInFlight()}; ${this.faults.describeLast(now)})`,
-      );
-  }
-
-  private describeInFlight(): string {
-    return [...this.inFlightBy].map(([worker, n]) => `w${worker}: ${n}`).join(', ');
-  }
-
-  private leave(worker: number): void {
-    this.inFlight--;
-    this.inFlightBy.set(worker, (this.inFlightBy.get(worker) ?? 1) - 1);
+  private boundAt(at: number): Bound {
+    const phase = this.faults.phaseAt(at);
+    const context = `capacity ${this.settings.capacity}; ${this.faults.describeLast(at)}`;
+    return { cap: this.capAt(at), phase, context };
   }
 
   /**
    * A second execution of a key is excused when a fault touched the time since the previous
    * one started (degraded mode dedupes per process; a restart loses claims and results) or
-   * when the previous owner was killed. Two executions of one key in one process never are.
+   * when the previous owner was killed; otherwise it waits (`decideRepeats`) for a stall of the
+   * previous owner to explain it. Two executions of one key in one process never are excused.
    */
   private executionStarts(key: string, worker: number, now: number): void {
     const history = this.executions.get(key) ?? [];
@@ -177,13 +192,43 @@ export class Invariants {
         'one execution per key per process',
         `key ${key} runs twice in worker ${worker}`,
       );
-    else if (this.dead.has(previous.worker) || this.faults.touched(previous.start, now))
+    else if (this.dead.has(previous.worker) || this.faults.touched(previous.start, now, false))
       this.excusedDuplicates++;
-    else
-      this.violate(
-        'one execution per dedupe key',
-        `key ${key}: execution ${history.length} in worker ${worker}, ${Math.round(now - previous.start)} ms after worker ${previous.worker}'s (${previous.end === undefined ? 'still running' : 'finished'}), no fault in between; ${this.faults.describeLast(now)}`,
-      );
+    else this.pendingRepeats.push({ key, worker, at: now, nth: history.length, previous });
+  }
+
+  /**
+   * Decides the repeats that have waited long enough (all of them at the end): excused by a
+   * fault reported late, or by a stall of the previous owner long enough to lose its claim
+   * that had begun at least that long before the repeat; else a violation.
+   */
+  decideRepeats(now: number, all = false): void {
+    const ready = this.pendingRepeats.filter((r) => all || now - r.at >= DECIDE_REPEATS_AFTER_MS);
+    if (ready.length === 0) return;
+    this.pendingRepeats = this.pendingRepeats.filter((r) => !ready.includes(r));
+    for (const repeat of ready) {
+      const { previous, at } = repeat;
+      if (this.faults.touched(previous.start, at, false)) this.excusedDuplicates++;
+      else if (this.claimLostToStall(repeat)) {
+        this.excusedDuplicates++;
+        this.claimsLostToStalls++;
+      } else this.violate('one execution per dedupe key', this.describeRepeat(repeat));
+    }
+  }
+
+  private claimLostToStall({ previous, at }: Repeat): boolean {
+    const least = this.cap.leaseLosingStallMs;
+    return this.cap.leaseLosingStalls.some(
+      (s) =>
+        s.worker === previous.worker &&
+        s.from + least <= at &&
+        s.to >= previous.start - this.settings.leaseMs,
+    );
+  }
+
+  private describeRepeat({ key, worker, at, nth, previous }: Repeat): string {
+    const state = previous.end === undefined || previous.end > at ? 'still running' : 'finished';
+    return `key ${key}: execution ${nth} in worker ${worker}, ${Math.round(at - previous.start)} ms after worker ${previous.worker}'s (${state}), no fault or stall of its owner in between; ${this.faults.describeLast(at)}`;
   }
 
   private executionEnds(key: string, worker: number, now: number): void {

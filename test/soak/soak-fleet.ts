@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { startFleet, type Fleet, type FleetWorker } from '../redis/fleet.js';
 import type { Invariants } from './invariants.js';
 import type { HeapWatch } from './heap-watch.js';
@@ -69,6 +70,26 @@ export class SoakFleet {
     this.invariants.workerKilled(index);
     this.unhandled.push(...fleet.unhandled());
     return index;
+  }
+
+  /** SIGSTOPs a random worker for `ms`, then SIGCONTs it. */
+  async pauseOne(ms: number): Promise<void> {
+    const fleets = [...this.live.values()];
+    const { proc } = fleets[Math.floor(Math.random() * fleets.length)].workers[0];
+    proc.kill('SIGSTOP');
+    try {
+      await delay(ms);
+    } finally {
+      proc.kill('SIGCONT');
+    }
+  }
+
+  /**
+   * SIGKILLs every worker at once, synchronously: for the parent's exit on a signal or a
+   * timeout (a worker exits by itself when the parent goes, unless it is stopped).
+   */
+  killAll(): void {
+    for (const fleet of this.live.values()) fleet.workers[0].proc.kill('SIGKILL');
   }
 
   /** Lets every worker finish its calls and close its stores, then ends them all. */

@@ -29,13 +29,33 @@ export type WorkerMessage =
   | { kind: 'call-start'; id: string; call: 'bp' | 'dd' }
   | { kind: 'call-end'; id: string; outcome: string }
   | { kind: 'heap'; heapUsed: number }
-  /** The worker's event loop did not run for `ms` (a starved or paused process). */
-  | { kind: 'stall'; ms: number }
-  | { kind: 'store-event'; event: string };
+  /**
+   * The worker's event loop did not run for `ms` beyond its watch's tick: it was last seen
+   * running at `from` and ran again at `to` (both `epochNow()` times).
+   */
+  | { kind: 'stall'; ms: number; from: number; to: number }
+  /** A store event (`redis.degraded`...) the worker saw at `at` (an `epochNow()` time). */
+  | { kind: 'store-event'; event: string; at: number };
 
 /** Acknowledged reports: the worker waits until the parent has counted them. */
 export type WorkerReport =
-  | { type: 'enter' }
-  | { type: 'exit' }
+  /**
+   * A backpressure call holds slot `slot` (its call's id) since `at`, asked for at `askedAt`
+   * (`epochNow()` times).
+   */
+  | { type: 'enter'; slot: string; at: number; askedAt: number }
+  | { type: 'exit'; slot: string }
   | { type: 'exec-start'; key: string }
   | { type: 'exec-end'; key: string };
+
+/**
+ * `now` (a `performance.now()` time) as one every process on the machine agrees on (ms since
+ * the epoch, sub-ms precision), for times a worker reports: its `performance.now()` has another
+ * origin than the parent's.
+ */
+export const toEpoch = (now: number): number => performance.timeOrigin + now;
+
+export const epochNow = (): number => toEpoch(performance.now());
+
+/** An `epochNow()` time on this process's `performance.now()` clock. */
+export const fromEpoch = (epoch: number): number => epoch - performance.timeOrigin;

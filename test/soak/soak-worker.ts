@@ -6,7 +6,13 @@ import { DedupeLayer } from '../../lib/dedupe/dedupe.layer.js';
 import { Deduplicator } from '../../lib/dedupe/deduplicator.js';
 import { redisStores, type RedisStores } from '../../lib/redis/index.js';
 import { report, serve, sleep } from '../redis/workers/worker-runtime.js';
-import type { SoakSettings, WorkerMessage } from './soak-protocol.js';
+import {
+  epochNow,
+  toEpoch,
+  type SoakSettings,
+  type WorkerMessage,
+  type WorkerReport,
+} from './soak-protocol.js';
 
 /**
  * One soak worker: the library's Redis stores (built by `redisStores`, which creates the client
@@ -23,23 +29,33 @@ let dedupeChain: Chain;
 let running = true;
 let loops: Promise<unknown> = Promise.resolve();
 let nextCallId = 0;
+/** When the event loop was last seen running (see `checkStall`). */
+let lastSeenRunning = performance.now();
+const STALL_TICK_MS = 100;
 
 // Lets the worker collect garbage before sampling its heap, so the samples compare live data.
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
+/** Every message is preceded by the report of a stall it follows (see `checkStall`). */
 function tell(message: WorkerMessage): void {
+  if (message.kind !== 'stall') checkStall();
   if (process.connected) process.send!({ type: 'soak', ...message });
+}
+
+function reportAfterStalls(payload: WorkerReport): Promise<unknown> {
+  checkStall();
+  return report(payload);
 }
 
 const between = ([low, high]: [number, number]) => low + Math.random() * (high - low);
 
 /** Tells the parent when a call starts and settles, so it can flag one that never does. */
-async function tracked(kind: 'bp' | 'dd', call: () => Promise<unknown>): Promise<void> {
+async function tracked(kind: 'bp' | 'dd', call: (id: string) => Promise<unknown>): Promise<void> {
   const id = `${process.pid}-${++nextCallId}`;
   tell({ kind: 'call-start', id, call: kind });
   try {
-    await call();
+    await call(id);
     tell({ kind: 'call-end', id, outcome: 'ok' });
   } catch (error) {
     tell({ kind: 'call-end', id, outcome: (error as { code?: string }).code ?? 'error' });
@@ -47,12 +63,13 @@ async function tracked(kind: 'bp' | 'dd', call: () => Promise<unknown>): Promise
 }
 
 /** The protected method of the backpressure loops: it reports its own start and end. */
-async function backpressureCall(): Promise<void> {
+async function backpressureCall(slot: string): Promise<void> {
+  const askedAt = epochNow();
   const permit = await guard.acquire();
   try {
-    await report({ type: 'enter' });
+    await reportAfterStalls({ type: 'enter', slot, at: epochNow(), askedAt });
     await sleep(between(settings.holdMs));
-    await report({ type: 'exit' });
+    await reportAfterStalls({ type: 'exit', slot });
   } finally {
     permit.release();
   }
@@ -60,9 +77,9 @@ async function backpressureCall(): Promise<void> {
 
 /** The deduped method: its body runs once per execution, which the parent counts per key. */
 async function execute(key: string): Promise<unknown> {
-  await report({ type: 'exec-start', key });
+  await reportAfterStalls({ type: 'exec-start', key });
   await sleep(between(settings.workMs));
-  await report({ type: 'exec-end', key });
+  await reportAfterStalls({ type: 'exec-end', key });
   return { key, by: process.pid };
 }
 
@@ -87,18 +104,24 @@ async function dedupeLoop(): Promise<void> {
 }
 
 /**
- * A holder paused for longer than `leaseMs` may lose its slot while its call still runs, and
- * if its call ends before its next renewal no `redis.lease-lost` is reported: say so.
+ * A holder paused for longer than `leaseMs` less a renewal interval may lose its slot or claim
+ * while its call still runs, and if its call ends before its next renewal no
+ * `redis.lease-lost` is reported: say so. Checked every tick and before every other message,
+ * so the parent hears of a stall before anything the worker did after it.
  */
+function checkStall(): void {
+  const now = performance.now();
+  const stalledMs = now - lastSeenRunning - STALL_TICK_MS;
+  if (stalledMs >= settings.leaseMs / 3) {
+    const [from, to] = [toEpoch(lastSeenRunning), toEpoch(now)];
+    tell({ kind: 'stall', ms: Math.round(stalledMs), from, to });
+  }
+  lastSeenRunning = now;
+}
+
 function watchStalls(): NodeJS.Timeout {
-  const tickMs = 100;
-  let last = performance.now();
-  return setInterval(() => {
-    const now = performance.now();
-    const stalledMs = now - last - tickMs;
-    last = now;
-    if (stalledMs >= settings.leaseMs / 3) tell({ kind: 'stall', ms: Math.round(stalledMs) });
-  }, tickMs);
+  lastSeenRunning = performance.now();
+  return setInterval(checkStall, STALL_TICK_MS);
 }
 
 function sampleHeap(): void {
@@ -117,7 +140,7 @@ function build(init: SoakSettings): void {
       degradedCooldownMs: settings.degradedCooldownMs,
       checkClient: false,
       logger: { warn: () => undefined, error: () => undefined },
-      onEvent: (event) => tell({ kind: 'store-event', event: event.type }),
+      onEvent: (event) => tell({ kind: 'store-event', event: event.type, at: epochNow() }),
       backpressure: { replicasHint: workers },
     },
   );

@@ -1,6 +1,7 @@
 import type { FaultInjector } from './fault-injector.js';
 import type { FaultLog } from './fault-log.js';
 import type { HeapVerdict } from './heap-watch.js';
+import type { LeaseLostToStall } from './cap-check.js';
 import type { Invariants } from './invariants.js';
 import type { SoakSettings } from './soak-protocol.js';
 
@@ -32,6 +33,18 @@ function byInvariant(invariants: Invariants): Map<string, number> {
   return counts;
 }
 
+/** Moments over the cap that leases lost to a stall explain: not violations, but shown. */
+function describeLeaseLosses(losses: LeaseLostToStall[], faults: FaultLog): string {
+  const head = `over the cap, lease lost to a stall: ${losses.length} calls entered`;
+  if (losses.length === 0) return head;
+  const worst = losses.reduce((a, b) => (b.inFlight - b.cap > a.inFlight - a.cap ? b : a));
+  const stalls = new Set(losses.flatMap((l) => l.lost.map((s) => `w${s.worker} ${s.stallMs} ms`)));
+  return (
+    `${head} from ${faults.time(losses[0].at)} to ${faults.time(losses.at(-1)!.at)}, ` +
+    `worst ${worst.inFlight} in flight > ${worst.cap} (${worst.phase}); stalls: ${[...stalls].join(', ')}`
+  );
+}
+
 /** Prints what the soak saw; answers the exit code (1 on any violation). */
 export function printSummary(result: SoakResult): number {
   const { settings, invariants, faults, injector } = result;
@@ -43,11 +56,13 @@ export function printSummary(result: SoakResult): number {
     `faults injected: ${list(faults.injected)}` +
       (injector.slowCommandUsed ? ` (slow command: ${injector.slowCommandUsed})` : ''),
     `calls: ${invariants.calls} (${list(invariants.outcomes)})`,
-    `max in flight per phase: ${list(invariants.maxInFlight)}; allowed: capacity ${capacity} when steady (${result.healMs} ms after a fault healed), ${degradedBound} during a fault, ${degradedBound + capacity} during a restart`,
-    `dedupe keys by executions: ${list(invariants.executionsPerKey)}; keys no fault touched: ${list(invariants.executionsPerSteadyKey)} (repeat executions excused by a fault or a dead owner: ${invariants.excusedDuplicates})`,
+    `max in flight per phase: ${list(invariants.cap.maxInFlight)}; allowed: capacity ${capacity} when steady (${result.healMs} ms after a fault healed), ${degradedBound} during a fault, ${degradedBound + capacity} during a restart`,
+    `dedupe keys by executions: ${list(invariants.executionsPerKey)}; keys no fault touched: ${list(invariants.executionsPerSteadyKey)} (repeat executions excused by a fault, a dead owner or its stall: ${invariants.excusedDuplicates}, by a stall: ${invariants.claimsLostToStalls})`,
     `store events: ${list(invariants.storeEvents)}`,
     `worker event-loop stalls >= ${Math.round(settings.leaseMs / 3)} ms: ${invariants.stalls.length}` +
-      (invariants.stalls.length > 0 ? ` (longest ${Math.max(...invariants.stalls)} ms)` : ''),
+      (invariants.stalls.length > 0 ? ` (longest ${Math.max(...invariants.stalls)} ms)` : '') +
+      `; long enough to lose a lease (> ${invariants.cap.leaseLosingStallMs} ms): ${invariants.cap.leaseLosingStalls.length}`,
+    describeLeaseLosses(invariants.cap.leaseLosses, faults),
     `TTL scans: ${result.scans.scans} (${result.scans.failedScans} skipped while Redis was down)`,
     `heap after ${20} s warm-up -> end: ${
       result.heapVerdicts
