@@ -985,3 +985,23 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
     await backend.close();
   });
 });
+
+describe('the harness moving named keys of a half-migrated slot', () => {
+  it('skips a named key the source lacks (a MIGRATING source answers EXISTS on it with ASK)', async () => {
+    const client = await ready(freshObserver());
+    const [present, absent] = ['{harness-move}:present', '{harness-move}:absent'];
+    await client.set(present, '1', 'PX', 60_000);
+    const topology = await cluster.topology();
+    const slot = keySlot(present);
+    const target = topology.masters().find((node) => node !== topology.ownerOf(slot))!;
+
+    const migration = await cluster.startSlotMigration(slot, target);
+    const moved = await migration.moveKeys([absent, present]);
+    const movedAgain = await migration.moveKeys([present]);
+    await migration.finish();
+
+    expect(moved).toBe(1);
+    expect(movedAgain).toBe(0);
+    expect(await cluster.admin(target).get(present)).toBe('1');
+  });
+});
