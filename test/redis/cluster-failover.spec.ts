@@ -281,6 +281,7 @@ class LedgerDedupeStore extends RedisDedupeStore {
 }
 
 interface Proc {
+  client: Cluster;
   backend: RecordingBackend;
   events: Array<RedisStoreEvent & { at: number }>;
   circuits: RedisCircuitBreakerStore;
@@ -302,6 +303,7 @@ function startProcess(ledger = new SlotLedger()): Proc {
   });
   const backend = new RecordingBackend(client, options);
   return {
+    client,
     backend,
     events,
     // Tracking one store closes the backend they share.
@@ -859,7 +861,12 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     // Two round trips from a process of its own, so that both redirections surely happen: a
     // single-key script whose key moved is served by the target through ASK; a two-key script
     // on an object still on the source, one of its keys missing, gets TRYAGAIN until the end.
+    // Connected first: a new client's first round trip also waits, within the same bound, for
+    // its start-up (connect, CLUSTER SLOTS), which is not what this probe is about. At load
+    // 10-15 that start-up made the ASK-served depth take 127-516 ms (past the 400 ms bound in
+    // 3 of 10 runs); once ready, it took 2-157 ms.
     const probe = startProcess();
+    await ready(probe.client);
     const depthDuring = await probe.backpressure.depth({ name: names.backpressure });
     await probe.circuits.snapshot({ circuit: names.loadCircuit, config: OPEN_CIRCUIT });
     const [viaAsk, viaTryagain] = probe.backend.runs;
@@ -896,7 +903,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
       `T15 reshard slot ${names.slot} ${source.port} -> ${target.port}: ${keysBefore} keys, ${movedFirst} moved first, ` +
         `${moved} in all; held ${round(finishingAt - migratingAt)} ms, SETSLOT NODE agreed after ${round(finishedAt - finishingAt)} ms; ` +
         `during it ${summary(load, migratingAt, finishedAt)}; ${failedDuring.length} round trips fell back (${failureKinds(procs, migratingAt, finishedAt)}); ` +
-        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms, its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; after it ${summary(load, finishedAt, Infinity)}; ` +
+        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms (${viaAsk.error ?? 'ok'}), its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; after it ${summary(load, finishedAt, Infinity)}; ` +
         `${health.grants} grants, ${health.sheds} sheds, max ${ledger.maxLive} Redis + ${ledger.maxLocal} local slots held; ` +
         `${health.dedupeKeys} dedupe keys, ${health.duplicated} run more than once (${health.localOwners} in-process claims); depth 0 ${round(drained.ms)} ms after the stop, ${drained.leftovers.length} slots left over ${JSON.stringify(drained.leftovers)}; ` +
         `keys in the slot: ${leftOnSource} on the source, ${onTarget} on the target; open circuit PTTL ${seeded.openPttl} -> ${openPttl}`,
