@@ -46,6 +46,7 @@ import {
 import {
   keySlot,
   keysWithoutTtl,
+  LoopStalls,
   startRedisCluster,
   waitUntil,
   type RedisClusterHandle,
@@ -58,7 +59,11 @@ import { dedupeMember } from './dedupe-names.js';
 const BOUND_MS = 400;
 const COMMAND_TIMEOUT_MS = 300;
 const COOLDOWN_MS = 300;
-/** Timer and event-loop lateness on a busy 2-core machine (as in the other Redis specs). */
+/**
+ * Timer and event-loop lateness on a busy 2-core machine (as in the other Redis specs). A call's
+ * duration bound also allows the event-loop stalls measured during the call (LoopStalls): at
+ * load 10-15 a stall of a few hundred ms made a call overrun a bound that held otherwise.
+ */
 const SLACK_MS = 250;
 /** How long the slot stays half-migrated (IMPORTING/MIGRATING, some keys moved). */
 const MIGRATION_HOLD_MS = 800;
@@ -184,10 +189,6 @@ class RecordingBackend extends RedisBackend {
 
   unsettled(): Run[] {
     return this.runs.filter((run) => run.ms === undefined);
-  }
-
-  slowest(): number {
-    return Math.max(0, ...this.runs.map((run) => run.ms ?? Infinity));
   }
 
   failed(from = 0, to = Infinity): Run[] {
@@ -347,6 +348,8 @@ class Load {
   readonly executions = new Map<string, number>();
   /** When each dedupe key's round started. */
   readonly roundStarts = new Map<string, number>();
+  /** Measured while the load runs: how late the event loop was, and when. */
+  readonly stalls = new LoopStalls();
   private stopping = false;
   private readonly loops: Promise<void>[];
 
@@ -381,6 +384,17 @@ class Load {
     return Math.max(0, ...this.of(primitive).map((call) => call.ms));
   }
 
+  /** How long a call or round trip took, less the event-loop stalls within it. */
+  unstalled({ startedAt, ms }: { startedAt: number; ms?: number }): number {
+    if (ms === undefined) return Infinity; // never settled
+    return ms - this.stalls.within(startedAt, startedAt + ms);
+  }
+
+  /** The longest call of `primitive`, less the event-loop stalls within it. */
+  slowestUnstalled(primitive: Primitive): number {
+    return Math.max(0, ...this.of(primitive).map((call) => this.unstalled(call)));
+  }
+
   /** Until each primitive has `count` answered calls that started at or after `from`. */
   async answered(count: number, from: number, what: string, timeoutMs = 5000): Promise<void> {
     const primitives: Primitive[] = ['circuit', 'backpressure', 'dedupe'];
@@ -413,6 +427,7 @@ class Load {
       await Promise.race([Promise.all(this.loops), timeout]);
     } finally {
       clearTimeout(timer);
+      this.stalls.stop();
     }
   }
 
@@ -608,12 +623,17 @@ async function measure(load: Load, ledger: SlotLedger) {
       localOwners.set(key, (localOwners.get(key) ?? 0) + n);
   }
   return {
+    // Less the event-loop stalls within each call: the code's own share of its duration.
     slowest: {
-      circuit: load.slowest('circuit'),
-      backpressure: load.slowest('backpressure'),
-      dedupe: load.slowest('dedupe'),
-      roundTrip: Math.max(...procs.map((proc) => proc.backend.slowest())),
+      circuit: load.slowestUnstalled('circuit'),
+      backpressure: load.slowestUnstalled('backpressure'),
+      dedupe: load.slowestUnstalled('dedupe'),
+      roundTrip: Math.max(
+        0,
+        ...procs.flatMap((proc) => proc.backend.runs).map((run) => load.unstalled(run)),
+      ),
     },
+    longestStall: load.stalls.longest(),
     unsettled: procs.flatMap((proc) => proc.backend.unsettled()),
     failedCalls: load.calls.filter(
       (call) => call.outcome === 'error' || call.outcome === 'wrong value',
@@ -795,7 +815,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
       `T15 failover ${oldMaster.port} -> ${failover.to.port}: promoted after ${round(failover.promotedMs)} ms, ` +
         `all nodes agreed after ${round(failover.ms)} ms; during it ${summary(load, failoverAt, agreedAt)}; ` +
         `failed round trips then: ${window}; degraded ${health.degraded} times; ` +
-        `overall slowest: circuit ${round(load.slowest('circuit'))} ms, backpressure ${round(load.slowest('backpressure'))} ms, dedupe ${round(load.slowest('dedupe'))} ms; ` +
+        `overall slowest: circuit ${round(load.slowest('circuit'))} ms, backpressure ${round(load.slowest('backpressure'))} ms, dedupe ${round(load.slowest('dedupe'))} ms (longest event-loop stall ${round(health.longestStall)} ms); ` +
         `${health.grants} grants, ${health.sheds} sheds, max ${ledger.maxLive} Redis + ${ledger.maxLocal} local slots held; ` +
         `${health.dedupeKeys} dedupe keys, ${health.duplicated} run more than once (${health.localOwners} in-process claims); scripts on the promoted master before the flush ${JSON.stringify(scriptsBeforeFlush)}, ` +
         `after ${JSON.stringify(scriptsAfterFlush)}, NOSCRIPT ${noscripts}; after the flush ${summary(load, flushedAt, stoppedAt)}; ` +
@@ -903,7 +923,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
       `T15 reshard slot ${names.slot} ${source.port} -> ${target.port}: ${keysBefore} keys, ${movedFirst} moved first, ` +
         `${moved} in all; held ${round(finishingAt - migratingAt)} ms, SETSLOT NODE agreed after ${round(finishedAt - finishingAt)} ms; ` +
         `during it ${summary(load, migratingAt, finishedAt)}; ${failedDuring.length} round trips fell back (${failureKinds(procs, migratingAt, finishedAt)}); ` +
-        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms (${viaAsk.error ?? 'ok'}), its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; after it ${summary(load, finishedAt, Infinity)}; ` +
+        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms (${viaAsk.error ?? 'ok'}), its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; longest event-loop stall ${round(health.longestStall)} ms; after it ${summary(load, finishedAt, Infinity)}; ` +
         `${health.grants} grants, ${health.sheds} sheds, max ${ledger.maxLive} Redis + ${ledger.maxLocal} local slots held; ` +
         `${health.dedupeKeys} dedupe keys, ${health.duplicated} run more than once (${health.localOwners} in-process claims); depth 0 ${round(drained.ms)} ms after the stop, ${drained.leftovers.length} slots left over ${JSON.stringify(drained.leftovers)}; ` +
         `keys in the slot: ${leftOnSource} on the source, ${onTarget} on the target; open circuit PTTL ${seeded.openPttl} -> ${openPttl}`,
@@ -917,7 +937,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     expect(viaAsk).toMatchObject({ op: 'bp_depth', ok: true });
     expect(typeof depthDuring).toBe('number');
     expect(viaTryagain).toMatchObject({ op: 'cb_snapshot', ok: false });
-    expect(viaTryagain.ms).toBeLessThan(BOUND_MS + SLACK_MS);
+    expect(load.unstalled(viaTryagain)).toBeLessThan(BOUND_MS + SLACK_MS);
     expect(ask).toBeGreaterThan(0);
     expect(tryagain).toBeGreaterThan(0);
     expect(failedDuring.length).toBeGreaterThan(0);
