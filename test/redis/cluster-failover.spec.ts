@@ -972,7 +972,10 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
       redisOptions: { commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 },
     });
     await ready(client);
-    const backend = new RedisBackend(client, testBackendOptions({ operationTimeoutMs: BOUND_MS }));
+    const backend = new RecordingBackend(
+      client,
+      testBackendOptions({ operationTimeoutMs: BOUND_MS }),
+    );
     const store = track(new RedisBackpressureStore(backend));
     const config = { capacity: 3, leaseMs: 10_000 };
     const name = `ghost-${process.pid}`;
@@ -1004,6 +1007,17 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
     await waitUntil(async () => (await client.zcard(holders)) === 0, {
       timeoutMs: 6_000,
       what: 'every slot of the name to be free',
+    }).catch(async (error: unknown) => {
+      // Which case it is: the second undo ran before the resent acquire landed (the resend
+      // window was too short), or it did not run, or it failed.
+      const trips = backend.runs.map(
+        (run) =>
+          `${run.op} at ${round(run.startedAt - releasedAt)} ms: ${run.ok ? 'ok' : (run.error ?? 'pending')}`,
+      );
+      const left = await client.zrange(holders, '0', '-1');
+      throw new Error(
+        `${(error as Error).message}; held ${JSON.stringify(left)}; round trips (from the release): ${trips.join('; ')}`,
+      );
     });
     console.log(
       `T15 late resend: slots after the first undo ${afterFirstUndo}, after the holder released ${ghost}; ` +
