@@ -46,6 +46,7 @@ import {
 import {
   keySlot,
   keysWithoutTtl,
+  LoopStalls,
   startRedisCluster,
   waitUntil,
   type RedisClusterHandle,
@@ -58,7 +59,11 @@ import { dedupeMember } from './dedupe-names.js';
 const BOUND_MS = 400;
 const COMMAND_TIMEOUT_MS = 300;
 const COOLDOWN_MS = 300;
-/** Timer and event-loop lateness on a busy 2-core machine (as in the other Redis specs). */
+/**
+ * Timer and event-loop lateness on a busy 2-core machine (as in the other Redis specs). A call's
+ * duration bound also allows the event-loop stalls measured during the call (LoopStalls): at
+ * load 10-15 a stall of a few hundred ms made a call overrun a bound that held otherwise.
+ */
 const SLACK_MS = 250;
 /** How long the slot stays half-migrated (IMPORTING/MIGRATING, some keys moved). */
 const MIGRATION_HOLD_MS = 800;
@@ -186,10 +191,6 @@ class RecordingBackend extends RedisBackend {
     return this.runs.filter((run) => run.ms === undefined);
   }
 
-  slowest(): number {
-    return Math.max(0, ...this.runs.map((run) => run.ms ?? Infinity));
-  }
-
   failed(from = 0, to = Infinity): Run[] {
     return this.runs.filter(
       (run) => run.ok === false && run.startedAt >= from && run.startedAt < to,
@@ -281,6 +282,7 @@ class LedgerDedupeStore extends RedisDedupeStore {
 }
 
 interface Proc {
+  client: Cluster;
   backend: RecordingBackend;
   events: Array<RedisStoreEvent & { at: number }>;
   circuits: RedisCircuitBreakerStore;
@@ -302,6 +304,7 @@ function startProcess(ledger = new SlotLedger()): Proc {
   });
   const backend = new RecordingBackend(client, options);
   return {
+    client,
     backend,
     events,
     // Tracking one store closes the backend they share.
@@ -345,6 +348,8 @@ class Load {
   readonly executions = new Map<string, number>();
   /** When each dedupe key's round started. */
   readonly roundStarts = new Map<string, number>();
+  /** Measured while the load runs: how late the event loop was, and when. */
+  readonly stalls = new LoopStalls();
   private stopping = false;
   private readonly loops: Promise<void>[];
 
@@ -379,6 +384,17 @@ class Load {
     return Math.max(0, ...this.of(primitive).map((call) => call.ms));
   }
 
+  /** How long a call or round trip took, less the event-loop stalls within it. */
+  unstalled({ startedAt, ms }: { startedAt: number; ms?: number }): number {
+    if (ms === undefined) return Infinity; // never settled
+    return ms - this.stalls.within(startedAt, startedAt + ms);
+  }
+
+  /** The longest call of `primitive`, less the event-loop stalls within it. */
+  slowestUnstalled(primitive: Primitive): number {
+    return Math.max(0, ...this.of(primitive).map((call) => this.unstalled(call)));
+  }
+
   /** Until each primitive has `count` answered calls that started at or after `from`. */
   async answered(count: number, from: number, what: string, timeoutMs = 5000): Promise<void> {
     const primitives: Primitive[] = ['circuit', 'backpressure', 'dedupe'];
@@ -411,6 +427,7 @@ class Load {
       await Promise.race([Promise.all(this.loops), timeout]);
     } finally {
       clearTimeout(timer);
+      this.stalls.stop();
     }
   }
 
@@ -546,6 +563,9 @@ async function seedState(proc: Proc, names: SlotNames, client: Cluster): Promise
 /** Asked by a process that never cached anything: what Redis itself holds now. */
 async function stateNow(names: SlotNames) {
   const fresh = startProcess();
+  // Connected first, as the probe of the reshard test: the first round trip's bound must not
+  // also cover the client's start-up (under load that made it an in-process answer, 1 run in 10).
+  await ready(fresh.client);
   const admission = await fresh.circuits.admit({
     circuit: names.openCircuit,
     config: OPEN_CIRCUIT,
@@ -606,12 +626,17 @@ async function measure(load: Load, ledger: SlotLedger) {
       localOwners.set(key, (localOwners.get(key) ?? 0) + n);
   }
   return {
+    // Less the event-loop stalls within each call: the code's own share of its duration.
     slowest: {
-      circuit: load.slowest('circuit'),
-      backpressure: load.slowest('backpressure'),
-      dedupe: load.slowest('dedupe'),
-      roundTrip: Math.max(...procs.map((proc) => proc.backend.slowest())),
+      circuit: load.slowestUnstalled('circuit'),
+      backpressure: load.slowestUnstalled('backpressure'),
+      dedupe: load.slowestUnstalled('dedupe'),
+      roundTrip: Math.max(
+        0,
+        ...procs.flatMap((proc) => proc.backend.runs).map((run) => load.unstalled(run)),
+      ),
     },
+    longestStall: load.stalls.longest(),
     unsettled: procs.flatMap((proc) => proc.backend.unsettled()),
     failedCalls: load.calls.filter(
       (call) => call.outcome === 'error' || call.outcome === 'wrong value',
@@ -793,7 +818,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
       `T15 failover ${oldMaster.port} -> ${failover.to.port}: promoted after ${round(failover.promotedMs)} ms, ` +
         `all nodes agreed after ${round(failover.ms)} ms; during it ${summary(load, failoverAt, agreedAt)}; ` +
         `failed round trips then: ${window}; degraded ${health.degraded} times; ` +
-        `overall slowest: circuit ${round(load.slowest('circuit'))} ms, backpressure ${round(load.slowest('backpressure'))} ms, dedupe ${round(load.slowest('dedupe'))} ms; ` +
+        `overall slowest: circuit ${round(load.slowest('circuit'))} ms, backpressure ${round(load.slowest('backpressure'))} ms, dedupe ${round(load.slowest('dedupe'))} ms (longest event-loop stall ${round(health.longestStall)} ms); ` +
         `${health.grants} grants, ${health.sheds} sheds, max ${ledger.maxLive} Redis + ${ledger.maxLocal} local slots held; ` +
         `${health.dedupeKeys} dedupe keys, ${health.duplicated} run more than once (${health.localOwners} in-process claims); scripts on the promoted master before the flush ${JSON.stringify(scriptsBeforeFlush)}, ` +
         `after ${JSON.stringify(scriptsAfterFlush)}, NOSCRIPT ${noscripts}; after the flush ${summary(load, flushedAt, stoppedAt)}; ` +
@@ -859,7 +884,12 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     // Two round trips from a process of its own, so that both redirections surely happen: a
     // single-key script whose key moved is served by the target through ASK; a two-key script
     // on an object still on the source, one of its keys missing, gets TRYAGAIN until the end.
+    // Connected first: a new client's first round trip also waits, within the same bound, for
+    // its start-up (connect, CLUSTER SLOTS), which is not what this probe is about. At load
+    // 10-15 that start-up made the ASK-served depth take 127-516 ms (past the 400 ms bound in
+    // 3 of 10 runs); once ready, it took 2-157 ms.
     const probe = startProcess();
+    await ready(probe.client);
     const depthDuring = await probe.backpressure.depth({ name: names.backpressure });
     await probe.circuits.snapshot({ circuit: names.loadCircuit, config: OPEN_CIRCUIT });
     const [viaAsk, viaTryagain] = probe.backend.runs;
@@ -896,7 +926,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
       `T15 reshard slot ${names.slot} ${source.port} -> ${target.port}: ${keysBefore} keys, ${movedFirst} moved first, ` +
         `${moved} in all; held ${round(finishingAt - migratingAt)} ms, SETSLOT NODE agreed after ${round(finishedAt - finishingAt)} ms; ` +
         `during it ${summary(load, migratingAt, finishedAt)}; ${failedDuring.length} round trips fell back (${failureKinds(procs, migratingAt, finishedAt)}); ` +
-        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms, its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; after it ${summary(load, finishedAt, Infinity)}; ` +
+        `ASK ${ask}, TRYAGAIN ${tryagain} (a probe's ASK-served depth took ${round(viaAsk.ms ?? NaN)} ms (${viaAsk.error ?? 'ok'}), its TRYAGAIN snapshot gave up after ${round(viaTryagain.ms ?? NaN)} ms: ${viaTryagain.error}); degraded ${health.degraded} times; longest event-loop stall ${round(health.longestStall)} ms; after it ${summary(load, finishedAt, Infinity)}; ` +
         `${health.grants} grants, ${health.sheds} sheds, max ${ledger.maxLive} Redis + ${ledger.maxLocal} local slots held; ` +
         `${health.dedupeKeys} dedupe keys, ${health.duplicated} run more than once (${health.localOwners} in-process claims); depth 0 ${round(drained.ms)} ms after the stop, ${drained.leftovers.length} slots left over ${JSON.stringify(drained.leftovers)}; ` +
         `keys in the slot: ${leftOnSource} on the source, ${onTarget} on the target; open circuit PTTL ${seeded.openPttl} -> ${openPttl}`,
@@ -910,7 +940,7 @@ describe('T15 Redis Cluster topology changes under load (3 masters + 3 replicas)
     expect(viaAsk).toMatchObject({ op: 'bp_depth', ok: true });
     expect(typeof depthDuring).toBe('number');
     expect(viaTryagain).toMatchObject({ op: 'cb_snapshot', ok: false });
-    expect(viaTryagain.ms).toBeLessThan(BOUND_MS + SLACK_MS);
+    expect(load.unstalled(viaTryagain)).toBeLessThan(BOUND_MS + SLACK_MS);
     expect(ask).toBeGreaterThan(0);
     expect(tryagain).toBeGreaterThan(0);
     expect(failedDuring.length).toBeGreaterThan(0);
@@ -942,7 +972,10 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
       redisOptions: { commandTimeout: COMMAND_TIMEOUT_MS, maxRetriesPerRequest: 1 },
     });
     await ready(client);
-    const backend = new RedisBackend(client, testBackendOptions({ operationTimeoutMs: BOUND_MS }));
+    const backend = new RecordingBackend(
+      client,
+      testBackendOptions({ operationTimeoutMs: BOUND_MS }),
+    );
     const store = track(new RedisBackpressureStore(backend));
     const config = { capacity: 3, leaseMs: 10_000 };
     const name = `ghost-${process.pid}`;
@@ -974,6 +1007,17 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
     await waitUntil(async () => (await client.zcard(holders)) === 0, {
       timeoutMs: 6_000,
       what: 'every slot of the name to be free',
+    }).catch(async (error: unknown) => {
+      // Which case it is: the second undo ran before the resent acquire landed (the resend
+      // window was too short), or it did not run, or it failed.
+      const trips = backend.runs.map(
+        (run) =>
+          `${run.op} at ${round(run.startedAt - releasedAt)} ms: ${run.ok ? 'ok' : (run.error ?? 'pending')}`,
+      );
+      const left = await client.zrange(holders, '0', '-1');
+      throw new Error(
+        `${(error as Error).message}; held ${JSON.stringify(left)}; round trips (from the release): ${trips.join('; ')}`,
+      );
     });
     console.log(
       `T15 late resend: slots after the first undo ${afterFirstUndo}, after the holder released ${ghost}; ` +
@@ -983,5 +1027,25 @@ describe('an acquire the store gave up on, sent again by ioredis after its undo'
     expect(lost.granted).toBe(false); // one failed acquire is refused, never granted outside the cap
     expect(performance.now() - releasedAt).toBeLessThan(config.leaseMs / 2); // not the lease
     await backend.close();
+  });
+});
+
+describe('the harness moving named keys of a half-migrated slot', () => {
+  it('skips a named key the source lacks (a MIGRATING source answers EXISTS on it with ASK)', async () => {
+    const client = await ready(freshObserver());
+    const [present, absent] = ['{harness-move}:present', '{harness-move}:absent'];
+    await client.set(present, '1', 'PX', 60_000);
+    const topology = await cluster.topology();
+    const slot = keySlot(present);
+    const target = topology.masters().find((node) => node !== topology.ownerOf(slot))!;
+
+    const migration = await cluster.startSlotMigration(slot, target);
+    const moved = await migration.moveKeys([absent, present]);
+    const movedAgain = await migration.moveKeys([present]);
+    await migration.finish();
+
+    expect(moved).toBe(1);
+    expect(movedAgain).toBe(0);
+    expect(await cluster.admin(target).get(present)).toBe('1');
   });
 });

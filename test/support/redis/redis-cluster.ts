@@ -219,7 +219,8 @@ class RedisCluster implements RedisClusterHandle {
     await this.admin(source).call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
     let moved = 0;
     const sourceAdmin = this.admin(source);
-    const migrate = async (keys: readonly string[]): Promise<void> => {
+    /** MIGRATE ignores a key the source lacks; resolves to false if it had none of them. */
+    const migrate = async (keys: readonly string[]): Promise<boolean> => {
       const reply = await sourceAdmin.call(
         'MIGRATE',
         REDIS_HOST,
@@ -232,16 +233,17 @@ class RedisCluster implements RedisClusterHandle {
       );
       // NOKEY: none of them exists (any more). Anything else but OK is an error reply (rejects).
       if (reply !== 'OK' && reply !== 'NOKEY') throw new Error(`MIGRATE replied ${String(reply)}`);
+      return reply === 'OK';
     };
+    // One MIGRATE per name, its reply telling whether the key was there. No EXISTS first: a
+    // MIGRATING source answers a command on a key it lacks with ASK (MIGRATE is exempt), and
+    // under load a key the caller expects (a holders set, say) may be briefly empty, so gone.
     const moveNamed = async (names: readonly string[]): Promise<number> => {
       const outside = names.filter((key) => keySlot(key) !== slot);
       if (outside.length > 0) throw new Error(`not in slot ${slot}: ${outside.join(', ')}`);
-      const present = await Promise.all(names.map((key) => sourceAdmin.exists(key)));
-      const keys = names.filter((_, i) => present[i] === 1);
-      for (let i = 0; i < keys.length; i += MIGRATE_BATCH) {
-        await migrate(keys.slice(i, i + MIGRATE_BATCH));
-      }
-      return keys.length;
+      let count = 0;
+      for (const key of names) if (await migrate([key])) count++;
+      return count;
     };
     const moveSome = async (limit: number): Promise<number> => {
       let count = 0;
