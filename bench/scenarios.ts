@@ -153,7 +153,15 @@ function capRows({ service, standalone }: BenchApp): Row[] {
   const cockatiel = bulkhead(10, size);
   const limit = pLimit(10);
   const floor = new FloorSemaphore(10);
-  const viaGuard = () => guard.acquire().then((permit) => op().finally(() => permit.release()));
+  // As `acquire`'s own example writes it: await the permit, release it in `finally`.
+  const viaGuard = async () => {
+    const permit = await guard.acquire();
+    try {
+      return await op();
+    } finally {
+      permit.release();
+    }
+  };
   const rows: Entry[] = [
     ['ours: BackpressureGuard.acquire + release', 'ours', viaGuard],
     ['ours: Chain of layers', 'ours', viaChain(chain)],

@@ -112,6 +112,14 @@ export class BackpressureGuard {
    * Takes a slot, waiting up to `maxWaitMs` in arrival order. Rejects with
    * `BackpressureShedError`, or with the signal's reason when `signal` has aborted (even with
    * a slot free) or aborts the wait.
+   *
+   * @example
+   * const permit = await guard.acquire(signal);
+   * try {
+   *   return await work();
+   * } finally {
+   *   permit.release();
+   * }
    */
   acquire(signal?: AbortSignal): Promise<BackpressurePermit> {
     return this.permit(true, signal);
