@@ -1,5 +1,5 @@
 import type { BackpressurePermit } from './backpressure-permit.js';
-import { Slot, type SlotOwner } from './slot.js';
+import { Slot } from './slot.js';
 
 /** A caller waiting for a slot. */
 export interface Waiter {
@@ -33,22 +33,23 @@ export function pending<T>(): Promise<T> {
   return new Promise<T>(capture);
 }
 
-/** A caller of `acquire`: resumes with a permit of its own. */
-export class PermitWaiter implements Waiter {
+/**
+ * A caller of `acquire`: resumes with the permit it is, once granted (one object per caller,
+ * as a queued call of the layer is its own slot).
+ */
+export class PermitWaiter extends Slot implements Waiter {
   deadline = 0;
   detach: (() => void) | undefined = undefined;
   readonly promise: Promise<BackpressurePermit> = pending();
   private readonly resolve: (permit: BackpressurePermit) => void = resolvers.resolve;
   readonly reject: (error: unknown) => void = resolvers.reject;
 
-  constructor(private readonly owner: SlotOwner) {}
-
   slot(): Slot {
-    return new Slot(this.owner);
+    return this;
   }
 
-  take(slot: Slot): void {
-    this.resolve(slot);
+  take(): void {
+    this.resolve(this);
   }
 }
 
