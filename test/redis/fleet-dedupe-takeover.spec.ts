@@ -56,10 +56,13 @@ describe('a SIGKILLed dedupe owner', () => {
       const owner = fleet.workers[ownerIndex];
       const waiters = fleet.workers.filter((w) => w !== owner && w.alive);
       await owner.request('own', { name: 'crash', key, leaseMs });
+      // The takeover runs longer than the interval within which every waiting process notices
+      // the lapse (one renewal interval, asserted below), so the other process joins it rather
+      // than finding the key free after it ended (ttlMs 0 caches nothing: that would be a new,
+      // legitimate execution, and a loaded machine once made one with 50 ms of work).
+      const workMs = leaseMs / 2;
       const waiting = Promise.all(
-        waiters.map((w) =>
-          w.request('herd', { name: 'crash', key, callers: 10, workMs: 50, leaseMs }),
-        ),
+        waiters.map((w) => w.request('herd', { name: 'crash', key, callers: 10, workMs, leaseMs })),
       );
       await delay(leaseMs / 2);
 
