@@ -11,34 +11,14 @@ import {
   OrchestratorModule,
 } from '../../lib/index.js';
 import { redisStores, type RedisStoreEvent } from '../../lib/redis/index.js';
-import {
-  isWindowPath,
-  RedisWindowService,
-  windowCall,
-  WINDOW_PATHS,
-  type WindowPathId,
-} from './windows.js';
+import type { GuardedCall, PathId, PathSpec, WindowPathId } from './paths.js';
+import { isWindowPath, RedisWindowService, windowCall, WINDOW_PATHS } from './windows.js';
 
 /** Every process of the bench uses this prefix, so they share one fleet state. */
 export const KEY_PREFIX = 'bench:';
 export const OPEN_CIRCUIT = 'rb.open';
 /** Far above the callers of every process together: the cap never refuses, no caller waits. */
 export const CAPACITY = 100_000;
-
-/** One guarded call; `caller` and `seq` pick a dedupe key. */
-export type GuardedCall = (caller: number, seq: number) => Promise<unknown>;
-
-/** The main path of a primitive that the bench measures. */
-export interface PathSpec {
-  readonly id: PathId;
-  readonly label: string;
-  /** Whether a call must resolve with 42 or reject with `CircuitOpenError`. */
-  readonly expect: 'value' | 'open';
-  /** Timed under load too; a rejection from the open state's cache never reaches Redis. */
-  readonly load: boolean;
-}
-
-export type PathId = 'closed' | 'open' | 'owner' | 'hit' | 'cap' | 'floor' | WindowPathId;
 
 export const PATHS: readonly PathSpec[] = [
   { id: 'closed', label: '@CircuitBreaker, closed: success', expect: 'value', load: true },

@@ -8,7 +8,8 @@ import { delimiter, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { startRedis, type RedisServerHandle } from '../../test/support/redis/redis-server.js';
 import { median } from '../harness.js';
-import { PATHS, type PathId } from './app.js';
+import { PATHS } from './app.js';
+import type { PathId } from './paths.js';
 import {
   CALLERS,
   PROCESSES,
@@ -27,7 +28,8 @@ import {
   type CeilingSpec,
 } from './ceiling.js';
 import type { LoadResult, SequentialResult } from './protocol.js';
-import { renderRedis, writeRedisReport, type RedisReport } from './report.js';
+import { renderRedis, writeRedisReport } from './report.js';
+import type { RedisReport } from './results.js';
 import { SYNC_INTERVAL_MS } from './windows.js';
 import { commandCounts, delta, settledCounts, withRedisCpu, type Delta } from './stats.js';
 import { startWorkers, stopWorkers, type BenchWorker } from './workers.js';

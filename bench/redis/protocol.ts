@@ -1,4 +1,4 @@
-import type { PathId } from './app.js';
+import type { PathId } from './paths.js';
 
 /** What the bench process asks a worker process (IPC messages). */
 export type Request =

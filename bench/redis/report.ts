@@ -2,8 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { median } from '../harness.js';
 import { markdownTable } from '../table.js';
-import type { PathSpec } from './app.js';
-import { loadOptions, type CeilingSample, type CeilingSpec } from './ceiling.js';
+import { loadOptions } from './ceiling.js';
 import {
   CALLERS,
   PROCESSES,
@@ -12,7 +11,7 @@ import {
   WINDOW_MS,
   type LoadSummary,
 } from './config.js';
-import type { SequentialResult } from './protocol.js';
+import { rate, type RedisReport } from './results.js';
 import { windowTargets } from './targets.js';
 import type { Delta } from './stats.js';
 
@@ -35,17 +34,7 @@ const README_ROUND_TRIPS: Record<string, string> = {
   'memory-time': '',
 };
 
-export interface RedisReport {
-  readonly roundTrips: readonly { spec: PathSpec; delta: Delta; sequential: SequentialResult }[];
-  readonly throughput: readonly { spec: PathSpec; one: LoadSummary; all: LoadSummary }[];
-  readonly ceilings: readonly { spec: CeilingSpec; samples: readonly CeilingSample[] }[];
-  readonly benchmarkMissing: boolean;
-  readonly redisVersion: string;
-  readonly seconds: number;
-}
-
 const perCall = (calls: number) => (calls / SEQUENTIAL_CALLS).toFixed(2);
-const rate = (value: number) => Math.round(value).toLocaleString('en-US');
 /** Share of one core. */
 const percent = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : '');
 

@@ -1,6 +1,6 @@
 import { markdownTable } from '../table.js';
 import { SEQUENTIAL_CALLS } from './config.js';
-import type { RedisReport } from './report.js';
+import { rate, type RedisReport } from './results.js';
 import { SYNC_INTERVAL_MS, WINDOW_PAIRS } from './windows.js';
 
 /** One process may call a window breaker on Redis at most 1.5x slower than in memory. */
@@ -52,5 +52,4 @@ export function windowTargets(report: RedisReport): string[] {
   ];
 }
 
-const rate = (value: number) => Math.round(value).toLocaleString('en-US');
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');

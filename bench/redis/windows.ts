@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { CircuitBreaker } from '../../lib/index.js';
 import { COUNT_WINDOW, TIME_WINDOW } from '../windows.js';
-import type { GuardedCall, PathSpec } from './app.js';
+import type { GuardedCall, PathSpec, WindowPathId } from './paths.js';
 
 /**
  * Issue 17 on Redis: the closed path of a breaker that opens on a failure rate costs no round
@@ -9,7 +9,6 @@ import type { GuardedCall, PathSpec } from './app.js';
  * `syncIntervalMs`), so one process should call it nearly as fast as the same breaker in memory.
  * The in-memory twins are the same class made with `new` (no Nest): private in-memory stores.
  */
-export type WindowPathId = 'window-count' | 'window-time' | 'memory-count' | 'memory-time';
 
 export const WINDOW_PATHS: readonly (PathSpec & { id: WindowPathId })[] = [
   {

@@ -2,7 +2,8 @@
  * One bench process (forked by workers.ts, compiled JS, no loader): builds the Nest application
  * on the shared Redis and runs guarded calls when asked. Exits when the parent goes away.
  */
-import { createRedisBenchApp, expected, PATHS, type PathId, type RedisBenchApp } from './app.js';
+import { createRedisBenchApp, expected, PATHS, type RedisBenchApp } from './app.js';
+import type { PathId } from './paths.js';
 import type { LoadRequest, LoadResult, Request, SequentialResult } from './protocol.js';
 
 const WARMUP_CALLS = 300;
