@@ -31,7 +31,7 @@ export class InMemoryBackpressureStore extends BackpressureStore {
   }
 
   acquire({ name, config }: BackpressureAcquireRequest): BackpressureAcquisition {
-    const slots = this.slotsFor(name, config.capacity);
+    const slots = this.slotsHolding(name, config.capacity);
     const depth = slots.count;
     if (depth >= config.capacity) return { granted: false, depth };
     return { granted: true, token: String(slots.grant()), depth: depth + 1 };
@@ -66,7 +66,7 @@ export class InMemoryBackpressureStore extends BackpressureStore {
   }
 
   /** The slots of `name`, made able to hold `capacity` of them at once. */
-  private slotsFor(name: string, capacity: number): HeldSlots {
+  private slotsHolding(name: string, capacity: number): HeldSlots {
     let slots = this.slotsOf(name);
     if (slots !== undefined && slots.fits(capacity)) return slots;
     slots = slots === undefined ? slotsFor(this.ids, capacity) : slots.widened(capacity);
